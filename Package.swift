@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "midge",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "midge", targets: ["midge"]),
+        .library(name: "MQTTCodec", targets: ["MQTTCodec"]),
+        .library(name: "MidgeBroker", targets: ["MidgeBroker"]),
+        .library(name: "MidgeServer", targets: ["MidgeServer"]),
+        .library(name: "MidgeClient", targets: ["MidgeClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    ],
+    targets: [
+        .target(name: "MQTTCodec", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .target(name: "MidgeBroker", dependencies: [
+            "MQTTCodec",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Atomics", package: "swift-atomics"),
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "OrderedCollections", package: "swift-collections"),
+        ]),
+        .target(name: "MidgeServer", dependencies: [
+            "MQTTCodec", "MidgeBroker",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        .target(name: "MidgeClient", dependencies: [
+            "MQTTCodec",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        .executableTarget(name: "midge", dependencies: [
+            "MidgeServer", "MidgeBroker", "MidgeClient",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "MQTTCodecTests", dependencies: [
+            "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .testTarget(name: "MidgeBrokerTests", dependencies: [
+            "MidgeBroker", "MQTTCodec",
+        ]),
+        .testTarget(name: "MidgeServerTests", dependencies: [
+            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+    ],
+    swiftLanguageModes: [.v5]
+)

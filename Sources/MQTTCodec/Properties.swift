@@ -1,0 +1,278 @@
+import NIOCore
+
+/// A v5 User Property: a UTF-8 string pair, order preserved, repeats allowed (spec 3.1.2.11.8).
+public struct UserProperty: Hashable, Sendable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) { self.name = name; self.value = value }
+}
+
+/// The packets (and the will) a property may appear in; the spec's table 2.4.
+public struct PropertyContext: OptionSet, Sendable {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+    public static let connect = PropertyContext(rawValue: 1 << 0)
+    public static let connack = PropertyContext(rawValue: 1 << 1)
+    public static let publish = PropertyContext(rawValue: 1 << 2)
+    public static let will = PropertyContext(rawValue: 1 << 3)
+    public static let puback = PropertyContext(rawValue: 1 << 4)   // PUBACK, PUBREC, PUBREL, PUBCOMP
+    public static let subscribe = PropertyContext(rawValue: 1 << 5)
+    public static let suback = PropertyContext(rawValue: 1 << 6)
+    public static let unsubscribe = PropertyContext(rawValue: 1 << 7)
+    public static let unsuback = PropertyContext(rawValue: 1 << 8)
+    public static let disconnect = PropertyContext(rawValue: 1 << 9)
+    public static let auth = PropertyContext(rawValue: 1 << 10)
+    public static let all: PropertyContext = [.connect, .connack, .publish, .will, .puback, .subscribe, .suback,
+                                              .unsubscribe, .unsuback, .disconnect, .auth]
+}
+
+/// Property identifiers (spec 2.2.2.2).
+public enum PropertyIdentifier: UInt8, Sendable, CaseIterable {
+    case payloadFormatIndicator = 0x01
+    case messageExpiryInterval = 0x02
+    case contentType = 0x03
+    case responseTopic = 0x08
+    case correlationData = 0x09
+    case subscriptionIdentifier = 0x0B
+    case sessionExpiryInterval = 0x11
+    case assignedClientIdentifier = 0x12
+    case serverKeepAlive = 0x13
+    case authenticationMethod = 0x15
+    case authenticationData = 0x16
+    case requestProblemInformation = 0x17
+    case willDelayInterval = 0x18
+    case requestResponseInformation = 0x19
+    case responseInformation = 0x1A
+    case serverReference = 0x1C
+    case reasonString = 0x1F
+    case receiveMaximum = 0x21
+    case topicAliasMaximum = 0x22
+    case topicAlias = 0x23
+    case maximumQoS = 0x24
+    case retainAvailable = 0x25
+    case userProperty = 0x26
+    case maximumPacketSize = 0x27
+    case wildcardSubscriptionAvailable = 0x28
+    case subscriptionIdentifierAvailable = 0x29
+    case sharedSubscriptionAvailable = 0x2A
+
+    /// Where this property may appear.
+    public var contexts: PropertyContext {
+        switch self {
+        case .payloadFormatIndicator, .messageExpiryInterval, .contentType, .responseTopic, .correlationData:
+            return [.publish, .will]
+        case .subscriptionIdentifier: return [.publish, .subscribe]
+        case .sessionExpiryInterval: return [.connect, .connack, .disconnect]
+        case .assignedClientIdentifier, .serverKeepAlive, .responseInformation, .maximumQoS, .retainAvailable,
+             .wildcardSubscriptionAvailable, .subscriptionIdentifierAvailable, .sharedSubscriptionAvailable:
+            return [.connack]
+        case .authenticationMethod, .authenticationData: return [.connect, .connack, .auth]
+        case .requestProblemInformation, .requestResponseInformation: return [.connect]
+        case .willDelayInterval: return [.will]
+        case .serverReference: return [.connack, .disconnect]
+        case .reasonString: return [.connack, .puback, .suback, .unsuback, .disconnect, .auth]
+        case .receiveMaximum, .topicAliasMaximum, .maximumPacketSize: return [.connect, .connack]
+        case .topicAlias: return [.publish]
+        case .userProperty: return .all
+        }
+    }
+}
+
+/// The v5 properties of a packet, typed (spec 2.2.2). Absent properties are nil / empty.
+public struct Properties: Equatable, Sendable {
+    public var payloadFormatIndicator: UInt8?
+    public var messageExpiryInterval: UInt32?
+    public var contentType: String?
+    public var responseTopic: String?
+    public var correlationData: ByteBuffer?
+    /// Several on a PUBLISH sent by the server; at most one on SUBSCRIBE.
+    public var subscriptionIdentifiers: [Int] = []
+    public var sessionExpiryInterval: UInt32?
+    public var assignedClientIdentifier: String?
+    public var serverKeepAlive: UInt16?
+    public var authenticationMethod: String?
+    public var authenticationData: ByteBuffer?
+    public var requestProblemInformation: UInt8?
+    public var willDelayInterval: UInt32?
+    public var requestResponseInformation: UInt8?
+    public var responseInformation: String?
+    public var serverReference: String?
+    public var reasonString: String?
+    public var receiveMaximum: UInt16?
+    public var topicAliasMaximum: UInt16?
+    public var topicAlias: UInt16?
+    public var maximumQoS: UInt8?
+    public var retainAvailable: UInt8?
+    public var userProperties: [UserProperty] = []
+    public var maximumPacketSize: UInt32?
+    public var wildcardSubscriptionAvailable: UInt8?
+    public var subscriptionIdentifierAvailable: UInt8?
+    public var sharedSubscriptionAvailable: UInt8?
+
+    public init() {}
+
+    public static let none = Properties()
+
+    public var isEmpty: Bool { self == Properties.none }
+
+    // MARK: Decoding
+
+    /// Reads a property length and the properties that follow, checking that each is allowed in
+    /// `context`, appears at most once where the spec says so, and has a legal value.
+    public static func read(from buffer: inout ByteBuffer, context: PropertyContext) throws -> Properties {
+        guard let length = try buffer.readVariableByteInteger() else { throw MQTTCodecError.malformed("truncated property length") }
+        guard var slice = buffer.readSlice(length: length) else { throw MQTTCodecError.malformed("property length exceeds packet") }
+        var properties = Properties()
+        var seen: UInt64 = 0
+        while slice.readableBytes > 0 {
+            guard let rawIdentifier = try slice.readVariableByteInteger() else { throw MQTTCodecError.malformed("truncated property identifier") }
+            guard rawIdentifier < 0x80, let identifier = PropertyIdentifier(rawValue: UInt8(rawIdentifier)) else {
+                throw MQTTCodecError.malformed("unknown property identifier 0x\(String(rawIdentifier, radix: 16))")
+            }
+            guard identifier.contexts.contains(context) else {
+                throw MQTTCodecError.malformed("property \(identifier) is not allowed in this packet")
+            }
+            let bit: UInt64 = 1 << UInt64(identifier.rawValue)
+            let repeatable = identifier == .userProperty || (identifier == .subscriptionIdentifier && context == .publish)
+            // Including a property more than once is a Protocol Error (spec 2.2.2.2).
+            if seen & bit != 0 && !repeatable { throw MQTTCodecError.protocolError("duplicate property \(identifier)") }
+            seen |= bit
+            try properties.readValue(of: identifier, from: &slice)
+        }
+        return properties
+    }
+
+    private mutating func readValue(of identifier: PropertyIdentifier, from buffer: inout ByteBuffer) throws {
+        let name = "property \(identifier)"
+        func zeroOrOne(_ value: UInt8) throws -> UInt8 {
+            guard value <= 1 else { throw MQTTCodecError.protocolError("\(identifier) must be 0 or 1") }
+            return value
+        }
+        switch identifier {
+        case .payloadFormatIndicator: payloadFormatIndicator = try zeroOrOne(buffer.readMQTTByte(name))
+        case .messageExpiryInterval: messageExpiryInterval = try buffer.readMQTTUInt32(name)
+        case .contentType: contentType = try buffer.readMQTTString(name)
+        case .responseTopic:
+            let topic = try buffer.readMQTTString(name)
+            // The Response Topic is a Topic Name: no wildcards [MQTT-3.3.2-14].
+            guard Topic.isValidName(topic) else { throw MQTTCodecError.protocolError("response topic is not a valid topic name") }
+            responseTopic = topic
+        case .correlationData: correlationData = try buffer.readMQTTBinary(name)
+        case .subscriptionIdentifier:
+            guard let value = try buffer.readVariableByteInteger() else { throw MQTTCodecError.malformed("truncated \(name)") }
+            // A Subscription Identifier of 0 is a Protocol Error [MQTT-3.8.2.1.2] (spec 3.8.2.1.2).
+            guard value > 0 else { throw MQTTCodecError.protocolError("subscription identifier 0") }
+            subscriptionIdentifiers.append(value)
+        case .sessionExpiryInterval: sessionExpiryInterval = try buffer.readMQTTUInt32(name)
+        case .assignedClientIdentifier: assignedClientIdentifier = try buffer.readMQTTString(name)
+        case .serverKeepAlive: serverKeepAlive = try buffer.readMQTTUInt16(name)
+        case .authenticationMethod: authenticationMethod = try buffer.readMQTTString(name)
+        case .authenticationData: authenticationData = try buffer.readMQTTBinary(name)
+        case .requestProblemInformation: requestProblemInformation = try zeroOrOne(buffer.readMQTTByte(name))
+        case .willDelayInterval: willDelayInterval = try buffer.readMQTTUInt32(name)
+        case .requestResponseInformation: requestResponseInformation = try zeroOrOne(buffer.readMQTTByte(name))
+        case .responseInformation: responseInformation = try buffer.readMQTTString(name)
+        case .serverReference: serverReference = try buffer.readMQTTString(name)
+        case .reasonString: reasonString = try buffer.readMQTTString(name)
+        case .receiveMaximum:
+            let value = try buffer.readMQTTUInt16(name)
+            // Receive Maximum of 0 is a Protocol Error (spec 3.1.2.11.3).
+            guard value > 0 else { throw MQTTCodecError.protocolError("receive maximum 0") }
+            receiveMaximum = value
+        case .topicAliasMaximum: topicAliasMaximum = try buffer.readMQTTUInt16(name)
+        case .topicAlias:
+            let value = try buffer.readMQTTUInt16(name)
+            // A Topic Alias of 0 is not permitted [MQTT-3.3.2-8].
+            guard value > 0 else { throw MQTTCodecError(.topicAliasInvalid, "topic alias 0") }
+            topicAlias = value
+        case .maximumQoS: maximumQoS = try zeroOrOne(buffer.readMQTTByte(name))
+        case .retainAvailable: retainAvailable = try zeroOrOne(buffer.readMQTTByte(name))
+        case .userProperty:
+            let key = try buffer.readMQTTString(name)
+            let value = try buffer.readMQTTString(name)
+            userProperties.append(UserProperty(key, value))
+        case .maximumPacketSize:
+            let value = try buffer.readMQTTUInt32(name)
+            // Maximum Packet Size of 0 is a Protocol Error (spec 3.1.2.11.4).
+            guard value > 0 else { throw MQTTCodecError.protocolError("maximum packet size 0") }
+            maximumPacketSize = value
+        case .wildcardSubscriptionAvailable: wildcardSubscriptionAvailable = try zeroOrOne(buffer.readMQTTByte(name))
+        case .subscriptionIdentifierAvailable: subscriptionIdentifierAvailable = try zeroOrOne(buffer.readMQTTByte(name))
+        case .sharedSubscriptionAvailable: sharedSubscriptionAvailable = try zeroOrOne(buffer.readMQTTByte(name))
+        }
+    }
+
+    // MARK: Encoding
+
+    /// Length of the encoded properties, without the property-length prefix.
+    public var encodedLength: Int {
+        var length = 0
+        if payloadFormatIndicator != nil { length += 2 }
+        if messageExpiryInterval != nil { length += 5 }
+        if let contentType { length += 1 + contentType.mqttEncodedLength }
+        if let responseTopic { length += 1 + responseTopic.mqttEncodedLength }
+        if let correlationData { length += 3 + correlationData.readableBytes }
+        for id in subscriptionIdentifiers { length += 1 + ByteBuffer.variableByteIntegerLength(id) }
+        if sessionExpiryInterval != nil { length += 5 }
+        if let assignedClientIdentifier { length += 1 + assignedClientIdentifier.mqttEncodedLength }
+        if serverKeepAlive != nil { length += 3 }
+        if let authenticationMethod { length += 1 + authenticationMethod.mqttEncodedLength }
+        if let authenticationData { length += 3 + authenticationData.readableBytes }
+        if requestProblemInformation != nil { length += 2 }
+        if willDelayInterval != nil { length += 5 }
+        if requestResponseInformation != nil { length += 2 }
+        if let responseInformation { length += 1 + responseInformation.mqttEncodedLength }
+        if let serverReference { length += 1 + serverReference.mqttEncodedLength }
+        if let reasonString { length += 1 + reasonString.mqttEncodedLength }
+        if receiveMaximum != nil { length += 3 }
+        if topicAliasMaximum != nil { length += 3 }
+        if topicAlias != nil { length += 3 }
+        if maximumQoS != nil { length += 2 }
+        if retainAvailable != nil { length += 2 }
+        for property in userProperties { length += 1 + property.name.mqttEncodedLength + property.value.mqttEncodedLength }
+        if maximumPacketSize != nil { length += 5 }
+        if wildcardSubscriptionAvailable != nil { length += 2 }
+        if subscriptionIdentifierAvailable != nil { length += 2 }
+        if sharedSubscriptionAvailable != nil { length += 2 }
+        return length
+    }
+
+    /// Length including the variable-byte-integer prefix.
+    public var encodedLengthWithPrefix: Int {
+        let length = encodedLength
+        return ByteBuffer.variableByteIntegerLength(length) + length
+    }
+
+    /// Writes the property length then the properties.
+    public func write(to buffer: inout ByteBuffer) {
+        buffer.writeVariableByteInteger(encodedLength)
+        func id(_ identifier: PropertyIdentifier) { buffer.writeInteger(identifier.rawValue) }
+        if let v = payloadFormatIndicator { id(.payloadFormatIndicator); buffer.writeInteger(v) }
+        if let v = messageExpiryInterval { id(.messageExpiryInterval); buffer.writeInteger(v) }
+        if let v = contentType { id(.contentType); buffer.writeMQTTString(v) }
+        if let v = responseTopic { id(.responseTopic); buffer.writeMQTTString(v) }
+        if let v = correlationData { id(.correlationData); buffer.writeMQTTBinary(v) }
+        for v in subscriptionIdentifiers { id(.subscriptionIdentifier); buffer.writeVariableByteInteger(v) }
+        if let v = sessionExpiryInterval { id(.sessionExpiryInterval); buffer.writeInteger(v) }
+        if let v = assignedClientIdentifier { id(.assignedClientIdentifier); buffer.writeMQTTString(v) }
+        if let v = serverKeepAlive { id(.serverKeepAlive); buffer.writeInteger(v) }
+        if let v = authenticationMethod { id(.authenticationMethod); buffer.writeMQTTString(v) }
+        if let v = authenticationData { id(.authenticationData); buffer.writeMQTTBinary(v) }
+        if let v = requestProblemInformation { id(.requestProblemInformation); buffer.writeInteger(v) }
+        if let v = willDelayInterval { id(.willDelayInterval); buffer.writeInteger(v) }
+        if let v = requestResponseInformation { id(.requestResponseInformation); buffer.writeInteger(v) }
+        if let v = responseInformation { id(.responseInformation); buffer.writeMQTTString(v) }
+        if let v = serverReference { id(.serverReference); buffer.writeMQTTString(v) }
+        if let v = reasonString { id(.reasonString); buffer.writeMQTTString(v) }
+        if let v = receiveMaximum { id(.receiveMaximum); buffer.writeInteger(v) }
+        if let v = topicAliasMaximum { id(.topicAliasMaximum); buffer.writeInteger(v) }
+        if let v = topicAlias { id(.topicAlias); buffer.writeInteger(v) }
+        if let v = maximumQoS { id(.maximumQoS); buffer.writeInteger(v) }
+        if let v = retainAvailable { id(.retainAvailable); buffer.writeInteger(v) }
+        for p in userProperties { id(.userProperty); buffer.writeMQTTString(p.name); buffer.writeMQTTString(p.value) }
+        if let v = maximumPacketSize { id(.maximumPacketSize); buffer.writeInteger(v) }
+        if let v = wildcardSubscriptionAvailable { id(.wildcardSubscriptionAvailable); buffer.writeInteger(v) }
+        if let v = subscriptionIdentifierAvailable { id(.subscriptionIdentifierAvailable); buffer.writeInteger(v) }
+        if let v = sharedSubscriptionAvailable { id(.sharedSubscriptionAvailable); buffer.writeInteger(v) }
+    }
+}

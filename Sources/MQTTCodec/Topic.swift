@@ -1,0 +1,70 @@
+/// Topic name and topic filter rules (spec 4.7).
+public enum Topic {
+    /// A Topic Name: at least one character [MQTT-4.7.3-1], no wildcard characters [MQTT-3.3.2-2] [MQTT-4.7.0-1].
+    public static func isValidName(_ name: String) -> Bool {
+        if name.isEmpty { return false }
+        for byte in name.utf8 where byte == UInt8(ascii: "+") || byte == UInt8(ascii: "#") { return false }
+        return true
+    }
+
+    /// A Topic Filter: at least one character; `#` only as the whole last level [MQTT-4.7.1-1];
+    /// `+` only as a whole level [MQTT-4.7.1-2].
+    public static func isValidFilter(_ filter: String) -> Bool {
+        let bytes = Array(filter.utf8)
+        if bytes.isEmpty { return false }
+        let plus = UInt8(ascii: "+"), hash = UInt8(ascii: "#"), slash = UInt8(ascii: "/")
+        for (index, byte) in bytes.enumerated() {
+            if byte == plus || byte == hash {
+                if index > 0 && bytes[index - 1] != slash { return false }
+                if index + 1 < bytes.count && bytes[index + 1] != slash { return false }
+                if byte == hash && index != bytes.count - 1 { return false }
+            }
+        }
+        return true
+    }
+
+    /// True when the filter contains `+` or `#`.
+    public static func hasWildcard(_ filter: String) -> Bool {
+        filter.utf8.contains { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }
+    }
+
+    /// Splits `$share/GROUP/FILTER` (spec 4.8.2). Returns nil when `filter` is not a shared
+    /// subscription; throws when it starts with `$share/` but is not well formed: the ShareName
+    /// must be at least one character, contain no `/`, `+` or `#`, and be followed by `/` and a
+    /// filter [MQTT-4.8.2-1] [MQTT-4.8.2-2].
+    public static func parseShared(_ filter: String) -> SharedFilter? {
+        guard filter.hasPrefix("$share/") else { return nil }
+        let rest = filter.dropFirst("$share/".count)
+        guard let slash = rest.firstIndex(of: "/") else { return SharedFilter(group: String(rest), filter: "", isValid: false) }
+        let group = String(rest[rest.startIndex..<slash])
+        let inner = String(rest[rest.index(after: slash)...])
+        let groupValid = !group.isEmpty && !group.contains("+") && !group.contains("#")
+        return SharedFilter(group: group, filter: inner, isValid: groupValid && isValidFilter(inner))
+    }
+
+    /// Does `name` match `filter`? Topics starting with `$` are not matched by a filter whose
+    /// first level is a wildcard [MQTT-4.7.2-1].
+    public static func matches(name: String, filter: String) -> Bool {
+        let nameLevels = name.split(separator: "/", omittingEmptySubsequences: false)
+        let filterLevels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        if name.hasPrefix("$"), let first = filterLevels.first, first == "+" || first == "#" { return false }
+        var index = 0
+        while index < filterLevels.count {
+            let level = filterLevels[index]
+            if level == "#" { return true }
+            if index >= nameLevels.count { return false }
+            if level != "+" && level != nameLevels[index] { return false }
+            index += 1
+        }
+        // "a/#" also matches "a" (the parent level) — handled above since "#" returns true only when
+        // reached; the parent case: filter one level longer ending in "#".
+        return index == nameLevels.count
+    }
+}
+
+/// A parsed `$share/GROUP/FILTER`.
+public struct SharedFilter: Equatable, Sendable {
+    public var group: String
+    public var filter: String
+    public var isValid: Bool
+}

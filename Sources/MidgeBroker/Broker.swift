@@ -1,0 +1,258 @@
+import Foundation
+import MQTTCodec
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// What a listener decides about the clients it accepts (from `allow_anonymous`,
+/// `allow_zero_length_clientid`, `auto_id_prefix`, per listener or global).
+public struct ListenerPolicy: Sendable {
+    public var port: Int
+    public var allowAnonymous: Bool
+    public var allowZeroLengthClientID: Bool
+    public var autoIDPrefix: String
+    /// `max_topic_alias` of the listener: Topic Alias Maximum announced to v5 clients.
+    public var maxTopicAlias: Int
+
+    public init(port: Int, allowAnonymous: Bool = true, allowZeroLengthClientID: Bool = true, autoIDPrefix: String = "auto-",
+                maxTopicAlias: Int = 10) {
+        self.port = port
+        self.maxTopicAlias = maxTopicAlias
+        self.allowAnonymous = allowAnonymous
+        self.allowZeroLengthClientID = allowZeroLengthClientID
+        self.autoIDPrefix = autoIDPrefix
+    }
+}
+
+/// The broker engine: sessions by client id, the subscription tree, retained messages, and
+/// routing of each published message to the event loops of its subscribers. No sockets here:
+/// connections reach it through `ClientConnection` and a `ConnectionTransport`.
+public final class Broker: @unchecked Sendable {
+    public let configuration: BrokerConfiguration
+    public let log: BrokerLog
+    public let subscriptions = SubscriptionTree()
+    public let retained = RetainedStore()
+    /// One context per event loop (set in init; LoopContext needs `self`, hence var).
+    private(set) var loops: [LoopContext] = []
+    private var loopIndexByID: [ObjectIdentifier: Int] = [:]
+
+    private let registryLock = NIOLock()
+    private var sessions: [String: Session] = [:]
+    private var connectedCount = 0
+
+    public init(configuration: BrokerConfiguration = .defaults, eventLoops: [EventLoop], log: BrokerLog = .silent()) {
+        precondition(!eventLoops.isEmpty)
+        self.configuration = configuration
+        self.log = log
+        for (index, loop) in eventLoops.enumerated() {
+            loopIndexByID[ObjectIdentifier(loop)] = index
+        }
+        loops = eventLoops.indices.map {
+            LoopContext(index: $0, eventLoop: eventLoops[$0], broker: self, loopCount: eventLoops.count)
+        }
+    }
+
+    func context(for eventLoop: EventLoop) -> LoopContext {
+        guard let index = loopIndexByID[ObjectIdentifier(eventLoop)] else {
+            preconditionFailure("event loop not registered with the broker")
+        }
+        return loops[index]
+    }
+
+    func context(index: Int) -> LoopContext { loops[index] }
+
+    /// Creates the protocol handler for a new network connection on `transport.eventLoop`.
+    public func makeConnection(transport: ConnectionTransport, policy: ListenerPolicy) -> ClientConnection {
+        ClientConnection(broker: self, transport: transport, policy: policy, context: context(for: transport.eventLoop))
+    }
+
+    // MARK: Sessions
+
+    public var sessionCount: Int { registryLock.withLock { sessions.count } }
+    public var connectedClientCount: Int { registryLock.withLock { connectedCount } }
+
+    public func session(clientID: String) -> Session? { registryLock.withLock { sessions[clientID] } }
+
+    func noteConnected(_ delta: Int) { registryLock.withLock { connectedCount += delta } }
+
+    /// A new connection wants `clientID`. Finds or creates its session, takes over a live
+    /// connection of the same id (closed with 0x8E [MQTT-3.1.4-3]), moves a resumed session to
+    /// the new connection's loop, then calls `connection.attach` on that loop.
+    func openSession(clientID: String, cleanStart: Bool, for connection: ClientConnection) {
+        let loop = connection.context
+        let (session, existing): (Session, Session?) = registryLock.withLock {
+            let existing = sessions[clientID]
+            if let existing, !cleanStart, !existing.isEnded {
+                return (existing, existing)
+            }
+            let fresh = Session(clientID: clientID, loopIndex: loop.index)
+            sessions[clientID] = fresh
+            return (fresh, existing)
+        }
+        guard let existing else {
+            connection.attach(session, sessionPresent: false)
+            return
+        }
+        let owner = context(index: existing.loopIndex)
+        owner.eventLoop.execute {
+            // On the loop that owns the old session.
+            if let old = existing.connection {
+                old.takenOver()
+            }
+            if existing === session {
+                existing.cancelTimers()
+                existing.move(toLoop: loop.index)
+                loop.eventLoop.execute { connection.attach(session, sessionPresent: true) }
+            } else {
+                self.endSession(existing)
+                loop.eventLoop.execute { connection.attach(session, sessionPresent: false) }
+            }
+        }
+    }
+
+    /// Ends a session (expiry, clean start, or a connection closing with expiry 0): forgets its
+    /// subscriptions and queued messages and publishes a will still waiting on its delay
+    /// [MQTT-3.1.3-9]. On the session's loop.
+    func endSession(_ session: Session) {
+        guard !session.isEnded else { return }
+        session.isEnded = true
+        session.expiryTask?.cancel()
+        session.expiryTask = nil
+        session.willTask?.cancel()
+        session.willTask = nil
+        registryLock.withLock {
+            if sessions[session.clientID] === session { sessions[session.clientID] = nil }
+        }
+        for filter in session.subscriptions.keys { subscriptions.unsubscribe(session: session, filter: filter) }
+        session.subscriptions.removeAll()
+        session.queue.removeAll()
+        session.inflight.removeAll()
+        if let will = session.pendingWill {
+            session.pendingWill = nil
+            publish(will, from: nil, context: context(index: session.loopIndex))
+        }
+    }
+
+    /// After the connection of a session closed (on the session's loop): keeps or ends the
+    /// session according to its expiry interval, and publishes or schedules the will.
+    func sessionDisconnected(_ session: Session, will: Message?, willDelay: UInt32, sessionContinues: Bool) {
+        session.setOnline(false)
+        let context = context(index: session.loopIndex)
+        let persists = session.persistsOffline || sessionContinues
+        if let will {
+            if willDelay == 0 || !persists {
+                if willDelay == 0 { publish(will, from: nil, context: context) } else {
+                    // Session ends now, so the delayed will goes out now [MQTT-3.1.3-9].
+                    session.pendingWill = will
+                }
+            } else {
+                session.pendingWill = will
+                session.willTask = context.eventLoop.scheduleTask(in: .seconds(Int64(willDelay))) { [weak self, weak session] in
+                    guard let self, let session, let pending = session.pendingWill, session.connection == nil else { return }
+                    session.pendingWill = nil
+                    self.publish(pending, from: nil, context: self.context(index: session.loopIndex))
+                    self.context(index: session.loopIndex).flushDirty()
+                }
+            }
+        }
+        if sessionContinues { return }
+        if !session.persistsOffline {
+            endSession(session)
+        } else if session.expiryInterval != UInt32.max {
+            session.expiryTask = context.eventLoop.scheduleTask(in: .seconds(Int64(session.expiryInterval))) { [weak self, weak session] in
+                guard let self, let session, session.connection == nil else { return }
+                self.endSession(session)
+                self.context(index: session.loopIndex).flushDirty()
+            }
+        }
+    }
+
+    // MARK: Routing
+
+    /// Routes `message` to every matching subscription: one copy per session with the highest
+    /// granted QoS of its matching subscriptions and all their identifiers ([MQTT-3.3.4-2],
+    /// [MQTT-3.3.4-3]; Midge sends one copy, see docs/conformance.md), one member per shared
+    /// group. Retains it first when flagged. Returns the number of sessions it was routed to.
+    @discardableResult
+    func publish(_ message: Message, from publisher: Session?, context: LoopContext) -> Int {
+        if message.retain { retained.store(message) }
+        var matches: [Delivery] = []
+        let upgrade = configuration.upgradeOutgoingQoS
+        func add(_ subscription: Subscription) {
+            let options = subscription.options
+            // No Local: not back to the publishing session [MQTT-3.8.3-3].
+            if options.noLocal, let publisher, subscription.session === publisher { return }
+            let qos = upgrade ? options.qos : min(message.qos, options.qos)
+            // Retain As Published keeps the flag; otherwise live messages go out with RETAIN 0 [MQTT-3.3.1-12].
+            let retainFlag = options.retainAsPublished ? message.retain : false
+            var ids: [Int] = []
+            if let identifier = subscription.identifier { ids.append(identifier) }
+            matches.append(Delivery(session: subscription.session, message: message, qos: qos, retain: retainFlag, subscriptionIDs: ids))
+        }
+        let sources = subscriptions.forEachMatch(topic: message.topic, { add($0) }, shared: { group in
+            if let member = group.pick() { add(member) }
+        })
+        if sources > 1 && matches.count > 1 { matches = Self.mergePerSession(matches) }
+        if matches.isEmpty { return 0 }
+
+        var v3 = false, v5 = false
+        for delivery in matches where delivery.qos == .atMostOnce && delivery.subscriptionIDs.isEmpty && !delivery.retain {
+            if delivery.session.protocolVersion == .v5 { v5 = true } else { v3 = true }
+        }
+        if matches.count > 1 { message.prepareSharedHeaders(v3: v3, v5: v5) }
+
+        if loops.count == 1 {
+            for delivery in matches { deliverOnLoop(delivery, context: context) }
+            return matches.count
+        }
+        for delivery in matches {
+            let target = delivery.session.loopIndex
+            if target == context.index {
+                deliverOnLoop(delivery, context: context)
+            } else {
+                context.outgoing[target].append(delivery)
+            }
+        }
+        for index in context.outgoing.indices where !context.outgoing[index].isEmpty {
+            loops[index].enqueue(context.outgoing[index])
+            context.outgoing[index].removeAll(keepingCapacity: true)
+        }
+        return matches.count
+    }
+
+    /// One delivery per session: highest QoS, union of subscription ids, retain if any says so.
+    static func mergePerSession(_ deliveries: [Delivery]) -> [Delivery] {
+        var position: [ObjectIdentifier: Int] = [:]
+        var merged: [Delivery] = []
+        merged.reserveCapacity(deliveries.count)
+        for delivery in deliveries {
+            if let index = position[delivery.session.id] {
+                merged[index].qos = max(merged[index].qos, delivery.qos)
+                merged[index].retain = merged[index].retain || delivery.retain
+                merged[index].subscriptionIDs.append(contentsOf: delivery.subscriptionIDs)
+            } else {
+                position[delivery.session.id] = merged.count
+                merged.append(delivery)
+            }
+        }
+        return merged
+    }
+
+    /// Runs on the loop of `context`: hands the delivery to its session, forwarding it when
+    /// the session moved to another loop meanwhile.
+    func deliverOnLoop(_ delivery: Delivery, context: LoopContext) {
+        let session = delivery.session
+        let owner = session.loopIndex
+        if owner != context.index {
+            loops[owner].enqueue([delivery])
+            return
+        }
+        session.deliver(delivery, broker: self, context: context)
+    }
+
+    // MARK: Client ids
+
+    /// A generated client identifier: the prefix and a random UUID, like Mosquitto's.
+    func generateClientID(prefix: String) -> String {
+        prefix + UUID().uuidString.lowercased()
+    }
+}

@@ -1,0 +1,218 @@
+import Foundation
+
+// Configuration model for Midge, mirroring the semantics of Eclipse Mosquitto 2.0's
+// mosquitto.conf(5). The parser that fills it lives in ConfigFileParser.swift.
+
+/// A `log_type` value.
+///
+/// `logTypes` in `BrokerConfiguration` is normalised so that `contains(_:)` answers
+/// "is this type logged?":
+/// - `log_type all` yields every case except `.none` (so it contains `.all` *and* each concrete type);
+/// - `log_type none` yields exactly `[.none]`; a later `log_type X` line removes `.none` again.
+public enum LogType: String, CaseIterable, Sendable {
+    case debug, error, warning, notice, information, subscribe, unsubscribe, websockets, none, all
+}
+
+/// A `log_dest` value. `logDestinations` is `[.none]` when logging was disabled with `log_dest none`.
+public enum LogDestination: Equatable, Sendable {
+    case stdout, stderr, file(String), syslog, topic, dlt, none
+}
+
+/// `socket_domain` value of a listener.
+public enum SocketDomain: String, Sendable {
+    case ipv4, ipv6
+}
+
+/// Settings that Mosquitto makes per-listener when `per_listener_settings true`, and global otherwise.
+public struct SecuritySettings: Equatable, Sendable {
+    /// nil = not set in the file (the server applies Mosquitto 2.0 defaults: true when the
+    /// broker runs in local-only mode because no listener/port/bind_address was configured,
+    /// false otherwise).
+    public var allowAnonymous: Bool?
+    /// `allow_zero_length_clientid`, default true.
+    public var allowZeroLengthClientID: Bool
+    /// `auto_id_prefix`, default "auto-".
+    public var autoIDPrefix: String
+
+    public init(allowAnonymous: Bool? = nil, allowZeroLengthClientID: Bool = true, autoIDPrefix: String = "auto-") {
+        self.allowAnonymous = allowAnonymous
+        self.allowZeroLengthClientID = allowZeroLengthClientID
+        self.autoIDPrefix = autoIDPrefix
+    }
+}
+
+/// A file name and 1-based line number in a configuration file.
+public struct ConfigSource: Equatable, Sendable {
+    public var file: String
+    public var line: Int
+
+    public init(file: String, line: Int) {
+        self.file = file
+        self.line = line
+    }
+}
+
+/// One network listener (`listener PORT [ADDRESS|PATH]`, or the deprecated default listener made by
+/// `port` / `bind_address`).
+public struct ListenerConfiguration: Equatable, Sendable {
+    /// TCP port; 0 together with `unixSocketPath` for `listener 0 /path/to/socket`.
+    public var port: Int
+    /// Address/host to bind to; nil = all interfaces. Set by the second argument of `listener`, or
+    /// (for the default listener only) by the deprecated global `bind_address`.
+    public var bindAddress: String?
+    /// `bind_interface` (Linux SO_BINDTODEVICE); nil = not set.
+    public var bindInterface: String?
+    /// `socket_domain`; nil = both IPv4 and IPv6.
+    public var socketDomain: SocketDomain?
+    /// `max_connections`; -1 = unlimited (default). Negative values in the file become -1.
+    public var maxConnections: Int
+    /// `protocol`: "mqtt" (default) or "websockets".
+    public var protocolName: String
+    /// Path of the Unix domain socket for `listener 0 PATH`.
+    public var unixSocketPath: String?
+    /// `max_topic_alias` (per listener in Mosquitto 2.0), 0...65535, default 10.
+    public var maxTopicAlias: Int
+    /// Security settings made while this listener was current; only used when
+    /// `BrokerConfiguration.perListenerSettings` is true.
+    public var security: SecuritySettings
+    /// File and line of the `listener` line (for the default listener: the `port` line, else the
+    /// `bind_address` line, else the first listener option that applied to it). `("", 0)` for
+    /// listeners not read from a file (e.g. the server's local-only listeners).
+    public var source: ConfigSource
+
+    public init(port: Int,
+                bindAddress: String? = nil,
+                bindInterface: String? = nil,
+                socketDomain: SocketDomain? = nil,
+                maxConnections: Int = -1,
+                protocolName: String = "mqtt",
+                unixSocketPath: String? = nil,
+                maxTopicAlias: Int = 10,
+                security: SecuritySettings = SecuritySettings(),
+                source: ConfigSource = ConfigSource(file: "", line: 0)) {
+        self.port = port
+        self.bindAddress = bindAddress
+        self.bindInterface = bindInterface
+        self.socketDomain = socketDomain
+        self.maxConnections = maxConnections
+        self.protocolName = protocolName
+        self.unixSocketPath = unixSocketPath
+        self.maxTopicAlias = maxTopicAlias
+        self.security = security
+        self.source = source
+    }
+}
+
+/// The whole broker configuration as read from a mosquitto.conf-compatible file.
+public struct BrokerConfiguration: Equatable, Sendable {
+    /// Listeners in the order Mosquitto creates them: every `listener` section in file order, then
+    /// the default listener (deprecated `port` / `bind_address` form) if one is defined.
+    /// Empty when the file defines no `listener`, `port` or `bind_address`: Mosquitto 2.0 then runs in
+    /// local-only mode (127.0.0.1 and ::1, port 1883, anonymous allowed); the server handles that.
+    public var listeners: [ListenerConfiguration]
+    /// `per_listener_settings`, default false.
+    public var perListenerSettings: Bool
+    /// Global security values (used when `perListenerSettings` is false).
+    public var security: SecuritySettings
+    /// `max_keepalive`, 0...65535, default 65535 (the value mosquitto.conf(5) documents).
+    public var maxKeepalive: Int
+    /// `max_packet_size`, default 0 = no limit. Explicit values must be >= 20.
+    public var maxPacketSize: Int
+    /// `message_size_limit` (max PUBLISH payload), default 0 = no limit, max 268435455.
+    public var messageSizeLimit: Int
+    /// `max_inflight_messages`, default 20, 0 = unlimited (negative and 65535 also mean 0).
+    public var maxInflightMessages: Int
+    /// `max_inflight_bytes`, default 0 = no limit.
+    public var maxInflightBytes: Int
+    /// `max_queued_messages`, default 1000, 0 = unlimited.
+    public var maxQueuedMessages: Int
+    /// `max_queued_bytes`, default 0 = no limit.
+    public var maxQueuedBytes: Int
+    /// `queue_qos0_messages`, default false.
+    public var queueQoS0Messages: Bool
+    /// `retain_available`, default true.
+    public var retainAvailable: Bool
+    /// `persistent_client_expiration` in seconds; nil = never expire (default).
+    public var persistentClientExpiration: Int?
+    /// `upgrade_outgoing_qos`, default false.
+    public var upgradeOutgoingQoS: Bool
+    /// `check_retain_source`, default false (Mosquitto's actual default; the man page text says true).
+    public var checkRetainSource: Bool
+    /// `log_type` values (see `LogType` for the normalisation). Default error, warning, notice, information.
+    public var logTypes: Set<LogType>
+    /// `log_dest` values in first-appearance order, without duplicates. Default `[.stderr]`.
+    public var logDestinations: [LogDestination]
+    /// `log_timestamp`, default true.
+    public var logTimestamp: Bool
+    /// `log_timestamp_format` (strftime format), default nil = seconds since the epoch.
+    public var logTimestampFormat: String?
+    /// `connection_messages`, default true.
+    public var connectionMessages: Bool
+    /// Broker-wide topic alias maximum, default 10. Mosquitto 2.0 applies `max_topic_alias` per listener
+    /// (see `ListenerConfiguration.maxTopicAlias`, which servers should prefer); this value is the one
+    /// given by the last `max_topic_alias` line that configured a listener present in `listeners`
+    /// (10 if none), so it is exact whenever only one listener sets it.
+    public var maxTopicAlias: Int
+    /// `set_tcp_nodelay`, default false.
+    public var setTCPNoDelay: Bool
+    /// Non-fatal diagnostics ("file:line: text"), e.g. deprecated or obsolete options that
+    /// Mosquitto accepts with a notice or warning.
+    public var warnings: [String]
+
+    /// The default log types: error, warning, notice, information.
+    public static let defaultLogTypes: Set<LogType> = [.error, .warning, .notice, .information]
+
+    public init() {
+        listeners = []
+        perListenerSettings = false
+        security = SecuritySettings()
+        maxKeepalive = 65535
+        maxPacketSize = 0
+        messageSizeLimit = 0
+        maxInflightMessages = 20
+        maxInflightBytes = 0
+        maxQueuedMessages = 1000
+        maxQueuedBytes = 0
+        queueQoS0Messages = false
+        retainAvailable = true
+        persistentClientExpiration = nil
+        upgradeOutgoingQoS = false
+        checkRetainSource = false
+        logTypes = BrokerConfiguration.defaultLogTypes
+        logDestinations = [.stderr]
+        logTimestamp = true
+        logTimestampFormat = nil
+        connectionMessages = true
+        maxTopicAlias = 10
+        setTCPNoDelay = false
+        warnings = []
+    }
+
+    /// Everything default, listeners empty.
+    public static var defaults: BrokerConfiguration { BrokerConfiguration() }
+
+    /// Effective security for a listener (listener's own when perListenerSettings, else the global one).
+    public func security(for listener: ListenerConfiguration) -> SecuritySettings {
+        perListenerSettings ? listener.security : security
+    }
+
+    /// Topic alias maximum for a listener (`max_topic_alias` is a per-listener option).
+    public func maxTopicAlias(for listener: ListenerConfiguration) -> Int {
+        listener.maxTopicAlias
+    }
+}
+
+/// A configuration problem, located at a file and line.
+public struct ConfigError: Error, Equatable, CustomStringConvertible, Sendable {
+    public var file: String
+    public var line: Int
+    public var message: String
+
+    public init(file: String, line: Int, message: String) {
+        self.file = file
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String { "\(file):\(line): \(message)" }
+}

@@ -1,0 +1,139 @@
+import MQTTCodec
+import NIOCore
+
+/// CONNECT → CONNACK: client id rules, anonymous access, keep alive limits, session expiry,
+/// v5 limits both ways, then the session (new, resumed or taken over).
+extension ClientConnection {
+    func handleConnect(_ connect: ConnectPacket) {
+        version = connect.protocolVersion
+        keepAlive = connect.keepAlive
+        cleanStart = connect.cleanStart
+        username = connect.username
+        let properties = connect.properties
+        log.debug("Received CONNECT from \(transport.remoteAddress) as \(connect.clientID)")
+
+        var clientID = connect.clientID
+        var assignedID: String?
+        if clientID.isEmpty {
+            // 3.1 has no empty ids; 3.1.1 only with clean session [MQTT-3.1.3-8]; 5.0 gets one assigned [MQTT-3.2.2-16].
+            if version == .v3_1 || (version == .v3_1_1 && !cleanStart) || !policy.allowZeroLengthClientID {
+                refuse(.clientIdentifierNotValid, "empty client id not allowed")
+                return
+            }
+            clientID = broker.generateClientID(prefix: policy.autoIDPrefix)
+            if version == .v5 { assignedID = clientID }
+        }
+        self.clientID = clientID
+
+        if properties.authenticationMethod != nil {
+            refuse(.badAuthenticationMethod, "enhanced authentication is not supported")
+            return
+        }
+        if connect.username == nil && !policy.allowAnonymous {
+            refuse(.notAuthorized, "not authorised")
+            return
+        }
+        if let will = connect.will, will.retain, !configuration.retainAvailable {
+            // A will with retain when retain is unavailable [MQTT-3.2.2-13] (v5: 0x9A).
+            refuse(.retainNotSupported, "retain not available")
+            return
+        }
+
+        // Keep alive above max_keepalive: v5 is told the server's value [MQTT-3.2.2-21];
+        // 3.1/3.1.1 cannot be told, so Mosquitto (and Midge) refuse it.
+        var serverKeepAlive: UInt16?
+        let maxKeepAlive = configuration.maxKeepalive
+        if maxKeepAlive < 65535 && (connect.keepAlive > maxKeepAlive || connect.keepAlive == 0) {
+            if version == .v5 {
+                serverKeepAlive = UInt16(maxKeepAlive)
+                keepAlive = UInt16(maxKeepAlive)
+            } else if connect.keepAlive > maxKeepAlive {
+                refuse(.clientIdentifierNotValid, "keepalive \(connect.keepAlive) above max_keepalive \(maxKeepAlive)")
+                return
+            }
+        }
+
+        if version == .v5 {
+            connectSessionExpiry = properties.sessionExpiryInterval ?? 0
+            outboundWindow = Int(properties.receiveMaximum ?? 65535)
+            clientMaximumPacketSize = properties.maximumPacketSize.map { Int($0) } ?? .max
+            requestProblemInformation = properties.requestProblemInformation != 0
+        } else {
+            // v3: clean session 0 keeps the session until persistent_client_expiration (default never).
+            connectSessionExpiry = cleanStart ? 0 : configuration.persistentClientExpiration.map { UInt32(clamping: $0) } ?? UInt32.max
+            outboundWindow = configuration.maxInflightMessages > 0 ? configuration.maxInflightMessages : 65535
+        }
+
+        if let will = connect.will {
+            var willProperties = will.properties
+            willDelay = willProperties.willDelayInterval ?? 0
+            willProperties.willDelayInterval = nil
+            self.will = Message(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
+                                properties: willProperties, publisherClientID: clientID)
+        }
+
+        var connack = Properties()
+        if version == .v5 {
+            connack.assignedClientIdentifier = assignedID
+            connack.serverKeepAlive = serverKeepAlive
+            if inboundReceiveMaximum < 65535 { connack.receiveMaximum = UInt16(inboundReceiveMaximum) }
+            if policy.maxTopicAlias > 0 { connack.topicAliasMaximum = UInt16(clamping: policy.maxTopicAlias) }
+            if configuration.maxPacketSize > 0 { connack.maximumPacketSize = UInt32(clamping: configuration.maxPacketSize) }
+            if !configuration.retainAvailable { connack.retainAvailable = 0 }
+        }
+        pendingConnAckProperties = connack
+        state = .attaching
+        broker.openSession(clientID: clientID, cleanStart: cleanStart, for: self)
+    }
+
+    /// The broker's Receive Maximum: unacknowledged QoS 2 PUBLISHes a v5 client may have open.
+    var inboundReceiveMaximum: Int {
+        let limit = configuration.maxInflightMessages
+        return limit > 0 && limit < 65535 ? limit : 65535
+    }
+
+    /// Refuses the CONNECT with a CONNACK carrying `reason` (mapped to a 3.1.1 return code for
+    /// v3 clients) and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7].
+    private func refuse(_ reason: ReasonCode, _ why: String) {
+        var connack = ConnAckPacket(reasonCode: reason)
+        if version == .v5 && requestProblemInformation { connack.properties.reasonString = why }
+        log.debug("Sending CONNACK to \(clientID) (0, \(reason.rawValue))")
+        send(.connack(connack))
+        state = .closed
+        log.notice("Client \(logName) disconnected, \(why).")
+        transport.close()
+    }
+
+    /// The session is ready on this loop: send CONNACK, resume the session, then handle the
+    /// packets that arrived meanwhile.
+    func attach(_ session: Session, sessionPresent: Bool) {
+        guard state == .attaching else {
+            // The connection went away while the session was being prepared.
+            session.expiryInterval = connectSessionExpiry
+            if session.connection == nil { broker.sessionDisconnected(session, will: nil, willDelay: 0, sessionContinues: false) }
+            return
+        }
+        self.session = session
+        session.cancelTimers()
+        session.connection = self
+        session.protocolVersion = version
+        session.expiryInterval = connectSessionExpiry
+        session.setOnline(true)
+        broker.noteConnected(1)
+        state = .connected
+
+        log.debug("Sending CONNACK to \(clientID) (\(sessionPresent ? 1 : 0), 0)")
+        send(.connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: pendingConnAckProperties)))
+        if configuration.connectionMessages {
+            let protocolTag: Int = version == .v5 ? 5 : version == .v3_1_1 ? 2 : 1
+            var line = "New client connected from \(transport.remoteAddress) as \(clientID) (p\(protocolTag), c\(cleanStart ? 1 : 0), k\(keepAlive)"
+            if let username { line += ", u'\(username)'" }
+            log.notice(line + ").")
+        }
+        session.resume(via: self)
+        startKeepAlive(keepAlive)
+        let pending = pendingPackets
+        pendingPackets = []
+        for packet in pending where state == .connected { handle(packet) }
+    }
+}

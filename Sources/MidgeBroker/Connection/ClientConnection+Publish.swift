@@ -1,0 +1,135 @@
+import MQTTCodec
+import NIOCore
+
+/// Inbound PUBLISH (QoS 0/1/2, topic aliases, retain) and the acknowledgements of both directions.
+extension ClientConnection {
+    func handlePublish(_ packet: PublishPacket) {
+        guard let session else { return }
+        var topic = packet.topic
+        if version == .v5, let alias = packet.properties.topicAlias {
+            // An alias above the Topic Alias Maximum we announced is invalid [MQTT-3.3.2-9].
+            guard alias <= policy.maxTopicAlias else {
+                protocolError("topic alias \(alias) above maximum \(policy.maxTopicAlias)", reason: .topicAliasInvalid)
+                return
+            }
+            if topic.isEmpty {
+                guard let known = topicAliases[alias] else {
+                    protocolError("unknown topic alias \(alias)", reason: .topicAliasInvalid)
+                    return
+                }
+                topic = known
+            } else {
+                topicAliases[alias] = topic
+            }
+        }
+        if log.isEnabled(.debug) {
+            log.debug("Received PUBLISH from \(clientID) (d\(packet.dup ? 1 : 0), q\(packet.qos.rawValue), r\(packet.retain ? 1 : 0), m\(packet.packetID), '\(topic)', ... (\(packet.payload.readableBytes) bytes))")
+        }
+        if packet.retain && !configuration.retainAvailable {
+            // Retain not supported: DISCONNECT 0x9A [MQTT-3.3.1-?] (spec 3.3.1.3).
+            protocolError("retain is not available", reason: .retainNotSupported)
+            return
+        }
+        if packet.qos == .exactlyOnce {
+            if session.inboundQoS2.contains(packet.packetID) {
+                // Already received and not yet released: acknowledge again, do not route again [MQTT-4.3.3-9].
+                sendAck(.pubrec(PubAckPacket(packetID: packet.packetID)))
+                return
+            }
+            if version == .v5 && session.inboundQoS2.count >= inboundReceiveMaximum {
+                // More unacknowledged QoS 2 PUBLISHes than our Receive Maximum [MQTT-3.3.4-9].
+                protocolError("receive maximum exceeded", reason: .receiveMaximumExceeded)
+                return
+            }
+        }
+
+        var reason = ReasonCode.success
+        let sizeLimit = configuration.messageSizeLimit
+        if sizeLimit > 0 && packet.payload.readableBytes > sizeLimit {
+            // message_size_limit: not forwarded, but the QoS flow completes (Mosquitto's behaviour).
+            reason = .implementationSpecificError
+        } else if topic.hasPrefix("$SYS") {
+            // Clients may not publish into the broker's own $SYS tree.
+            reason = .notAuthorized
+        } else {
+            let message = Message(topic: topic, payload: packet.payload, qos: packet.qos, retain: packet.retain,
+                                  properties: packet.properties, publisher: session.id, publisherClientID: clientID)
+            let routed = broker.publish(message, from: session, context: context)
+            if routed == 0 { reason = .noMatchingSubscribers }
+        }
+
+        switch packet.qos {
+        case .atMostOnce:
+            break
+        case .atLeastOnce:
+            log.debug("Sending PUBACK to \(clientID) (m\(packet.packetID), rc\(reason.rawValue))")
+            sendAck(.puback(PubAckPacket(packetID: packet.packetID, reasonCode: reason)))
+        case .exactlyOnce:
+            if reason.isSuccess { session.inboundQoS2.insert(packet.packetID) }
+            log.debug("Sending PUBREC to \(clientID) (m\(packet.packetID), rc\(reason.rawValue))")
+            sendAck(.pubrec(PubAckPacket(packetID: packet.packetID, reasonCode: reason)))
+        }
+    }
+
+    func handlePubAck(_ ack: PubAckPacket) {
+        guard let session else { return }
+        log.debug("Received PUBACK from \(clientID) (Mid: \(ack.packetID), RC:\(ack.reasonCode.rawValue))")
+        if let entry = session.inflight[ack.packetID], entry.stage == .awaitingPubAck {
+            session.completeOutbound(ack.packetID)
+            session.pump()
+        }
+    }
+
+    func handlePubRec(_ ack: PubAckPacket) {
+        guard let session else { return }
+        log.debug("Received PUBREC from \(clientID) (Mid: \(ack.packetID))")
+        guard let entry = session.inflight[ack.packetID], entry.qos == .exactlyOnce else {
+            sendAck(.pubrel(PubAckPacket(packetID: ack.packetID, reasonCode: .packetIdentifierNotFound)))
+            return
+        }
+        if version == .v5 && !ack.reasonCode.isSuccess {
+            // A PUBREC with an error ends the flow: no PUBREL [MQTT-4.3.3-4 note] (spec 4.3.3).
+            session.completeOutbound(ack.packetID)
+            session.pump()
+            return
+        }
+        session.inflight[ack.packetID]?.stage = .awaitingPubComp
+        log.debug("Sending PUBREL to \(clientID) (m\(ack.packetID))")
+        sendAck(.pubrel(PubAckPacket(packetID: ack.packetID)))
+    }
+
+    func handlePubRel(_ ack: PubAckPacket) {
+        guard let session else { return }
+        log.debug("Received PUBREL from \(clientID) (Mid: \(ack.packetID))")
+        let known = session.inboundQoS2.remove(ack.packetID) != nil
+        log.debug("Sending PUBCOMP to \(clientID) (m\(ack.packetID))")
+        sendAck(.pubcomp(PubAckPacket(packetID: ack.packetID, reasonCode: known ? .success : .packetIdentifierNotFound)))
+    }
+
+    func handlePubComp(_ ack: PubAckPacket) {
+        guard let session else { return }
+        log.debug("Received PUBCOMP from \(clientID) (Mid: \(ack.packetID), RC:\(ack.reasonCode.rawValue))")
+        if let entry = session.inflight[ack.packetID], entry.stage == .awaitingPubComp {
+            session.completeOutbound(ack.packetID)
+            session.pump()
+        }
+    }
+
+    func handleDisconnect(_ disconnect: DisconnectPacket) {
+        log.debug("Received DISCONNECT from \(clientID)")
+        if version == .v5, let expiry = disconnect.properties.sessionExpiryInterval {
+            // Setting a non-zero expiry at DISCONNECT after CONNECT said 0 is a Protocol Error [MQTT-3.14.2-2].
+            if connectSessionExpiry == 0 && expiry != 0 {
+                protocolError("session expiry set on DISCONNECT after 0 on CONNECT")
+                return
+            }
+            session?.expiryInterval = expiry
+        }
+        receivedDisconnect = true
+        // A normal DISCONNECT discards the will [MQTT-3.1.2-10]; v5 0x04 asks for it [MQTT-3.14.4-3].
+        let publishWill = version == .v5 && disconnect.reasonCode == .disconnectWithWillMessage
+        log.notice("Client \(clientID) disconnected.")
+        finish(publishWill: publishWill)
+        transport.close()
+    }
+}

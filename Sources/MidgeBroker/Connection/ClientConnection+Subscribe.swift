@@ -1,0 +1,69 @@
+import MQTTCodec
+import NIOCore
+
+/// SUBSCRIBE / SUBACK with retained-message delivery, and UNSUBSCRIBE / UNSUBACK.
+extension ClientConnection {
+    func handleSubscribe(_ packet: SubscribePacket) {
+        guard let session else { return }
+        log.debug("Received SUBSCRIBE from \(clientID)")
+        let identifier = packet.properties.subscriptionIdentifiers.first
+        var codes: [ReasonCode] = []
+        var retainedDeliveries: [Delivery] = []
+        let now = NIODeadline.now()
+        for request in packet.subscriptions {
+            let filter = request.filter
+            log.debug("\t\(filter) (QoS \(request.options.qos.rawValue))")
+            let shared = Topic.parseShared(filter)
+            guard shared?.isValid ?? Topic.isValidFilter(filter) else {
+                // 0x8F Topic Filter invalid (v5); 3.1.1 writes any failure as 0x80 [MQTT-3.9.3-2].
+                codes.append(.topicFilterInvalid)
+                continue
+            }
+            if shared != nil && request.options.noLocal {
+                // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
+                protocolError("No Local set on shared subscription \(filter)")
+                return
+            }
+            let subscription = Subscription(session: session, filter: filter, options: request.options, identifier: identifier)
+            let existed = broker.subscriptions.subscribe(subscription)
+            session.subscriptions[filter] = subscription
+            codes.append(ReasonCode(rawValue: request.options.qos.rawValue))
+            log.log(.subscribe, "\(clientID) \(request.options.qos.rawValue) \(filter)")
+
+            // Retained messages: never for shared subscriptions [MQTT-3.8.4-?] (spec 4.8.2); per
+            // Retain Handling otherwise [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11].
+            guard shared == nil else { continue }
+            switch request.options.retainHandling {
+            case .doNotSend: continue
+            case .sendOnNewSubscribe: if existed { continue }
+            case .sendOnSubscribe: break
+            }
+            for message in broker.retained.matching(filter, now: now) {
+                let qos = configuration.upgradeOutgoingQoS ? request.options.qos : min(message.qos, request.options.qos)
+                // Sent because of a new subscription: RETAIN is 1 [MQTT-3.3.1-8].
+                retainedDeliveries.append(Delivery(session: session, message: message, qos: qos, retain: true,
+                                                   subscriptionIDs: identifier.map { [$0] } ?? []))
+            }
+        }
+        log.debug("Sending SUBACK to \(clientID)")
+        sendAck(.suback(SubAckPacket(packetID: packet.packetID, reasonCodes: codes)))
+        // Retained messages follow the SUBACK.
+        for delivery in retainedDeliveries { session.deliver(delivery, broker: broker, context: context) }
+    }
+
+    func handleUnsubscribe(_ packet: UnsubscribePacket) {
+        guard let session else { return }
+        log.debug("Received UNSUBSCRIBE from \(clientID)")
+        var codes: [ReasonCode] = []
+        for filter in packet.filters {
+            log.debug("\t\(filter)")
+            let existed = broker.subscriptions.unsubscribe(session: session, filter: filter)
+            session.subscriptions[filter] = nil
+            codes.append(existed ? .success : .noSubscriptionExisted)
+            log.log(.unsubscribe, "\(clientID) \(filter)")
+        }
+        log.debug("Sending UNSUBACK to \(clientID)")
+        // The UNSUBACK has one reason code per filter, in order [MQTT-3.11.3-1] (v5 only on the wire).
+        sendAck(.unsuback(UnsubAckPacket(packetID: packet.packetID, reasonCodes: codes)))
+    }
+}

@@ -1,0 +1,283 @@
+import MQTTCodec
+import NIOCore
+
+/// The MQTT protocol state machine of one network connection: decodes bytes, enforces the
+/// spec's rules, drives the session, writes responses. Lives on its transport's event loop.
+public final class ClientConnection {
+    enum State { case awaitingConnect, attaching, connected, closed }
+
+    let broker: Broker
+    let transport: ConnectionTransport
+    let policy: ListenerPolicy
+    let context: LoopContext
+    var log: BrokerLog { broker.log }
+    var configuration: BrokerConfiguration { broker.configuration }
+
+    var state: State = .awaitingConnect
+    var decoder: PacketDecoder
+    private var cumulation: ByteBuffer?
+    var needsFlush = false
+
+    // Set by CONNECT.
+    public internal(set) var clientID = ""
+    var username: String?
+    var version: ProtocolVersion = .v3_1_1
+    var session: Session?
+    var pendingPackets: [MQTTPacket] = []
+    var will: Message?
+    var willDelay: UInt32 = 0
+    var cleanStart = true
+    var keepAlive: UInt16 = 0
+    var connectSessionExpiry: UInt32 = 0
+    /// Outbound QoS 1/2 window: the client's Receive Maximum (v5) or max_inflight_messages (v3).
+    var outboundWindow = 65535
+    /// The client's Maximum Packet Size (v5), or unlimited.
+    var clientMaximumPacketSize = Int.max
+    var requestProblemInformation = true
+    var topicAliases: [UInt16: String] = [:]
+    var receivedDisconnect = false
+    var pendingConnAckProperties = Properties()
+
+    private var lastActivity = NIODeadline.now()
+    private var keepAliveTask: Scheduled<Void>?
+
+    var isAttached: Bool { state == .connected }
+
+    init(broker: Broker, transport: ConnectionTransport, policy: ListenerPolicy, context: LoopContext) {
+        self.broker = broker
+        self.transport = transport
+        self.policy = policy
+        self.context = context
+        let limit = broker.configuration.maxPacketSize
+        self.decoder = PacketDecoder(maximumPacketSize: limit > 0 ? limit : .max)
+    }
+
+    /// The name Mosquitto's log lines use before the client id is known.
+    var logName: String { clientID.isEmpty ? "<unknown>" : clientID }
+
+    // MARK: Input
+
+    /// Bytes from the network. Decodes and handles every complete packet.
+    public func receive(_ bytes: ByteBuffer) {
+        guard state != .closed else { return }
+        lastActivity = .now()
+        var buffer: ByteBuffer
+        if var pending = cumulation {
+            var incoming = bytes
+            pending.writeBuffer(&incoming)
+            buffer = pending
+            cumulation = nil
+        } else {
+            buffer = bytes
+        }
+        do {
+            while state != .closed, let packet = try decoder.decode(from: &buffer) {
+                handle(packet)
+            }
+        } catch let error as MQTTCodecError {
+            decodeFailed(error)
+            return
+        } catch {
+            close(reason: .unspecifiedError, log: "Client \(logName) disconnected due to an internal error.")
+            return
+        }
+        if state != .closed && buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            cumulation = buffer
+        }
+    }
+
+    /// The network connection closed (by the peer, an error, or us).
+    public func transportClosed() {
+        guard state != .closed else { return }
+        if state == .connected || state == .attaching {
+            log.notice(receivedDisconnect ? "Client \(logName) disconnected." : "Client \(logName) closed its connection.")
+        } else if configuration.connectionMessages {
+            log.notice("Client \(logName) closed its connection.")
+        }
+        // Losing the connection without DISCONNECT publishes the will [MQTT-3.1.2-8].
+        finish(publishWill: !receivedDisconnect)
+    }
+
+    func handle(_ packet: MQTTPacket) {
+        switch state {
+        case .awaitingConnect:
+            guard case .connect(let connect) = packet else {
+                // The first packet must be CONNECT [MQTT-3.1.0-1].
+                close(reason: .protocolError, log: "Client \(logName) disconnected due to protocol error (first packet not CONNECT).", sendDisconnect: false)
+                return
+            }
+            handleConnect(connect)
+        case .attaching:
+            pendingPackets.append(packet)
+        case .connected:
+            handleConnected(packet)
+        case .closed:
+            break
+        }
+    }
+
+    private func handleConnected(_ packet: MQTTPacket) {
+        switch packet {
+        case .publish(let publish): handlePublish(publish)
+        case .puback(let ack): handlePubAck(ack)
+        case .pubrec(let ack): handlePubRec(ack)
+        case .pubrel(let ack): handlePubRel(ack)
+        case .pubcomp(let ack): handlePubComp(ack)
+        case .subscribe(let subscribe): handleSubscribe(subscribe)
+        case .unsubscribe(let unsubscribe): handleUnsubscribe(unsubscribe)
+        case .pingreq:
+            log.debug("Received PINGREQ from \(clientID)")
+            log.debug("Sending PINGRESP to \(clientID)")
+            send(.pingresp)
+        case .disconnect(let disconnect): handleDisconnect(disconnect)
+        case .connect:
+            // A second CONNECT is a Protocol Error [MQTT-3.1.0-2].
+            protocolError("second CONNECT")
+        case .auth:
+            // No Authentication Method was given in CONNECT, so AUTH is a Protocol Error (spec 4.12).
+            protocolError("AUTH without an authentication method")
+        case .connack, .suback, .unsuback, .pingresp:
+            protocolError("\(packet.type) sent by a client")
+        }
+    }
+
+    private func decodeFailed(_ error: MQTTCodecError) {
+        if state == .awaitingConnect {
+            // A bad CONNECT: a v5 client gets a CONNACK with the reason; an unknown protocol level
+            // gets the 3.1.1 answer 0x01 [MQTT-3.1.2-2]; otherwise just close [MQTT-4.8.0-1].
+            if error.reasonCode == .unsupportedProtocolVersion {
+                var buffer = transport.allocator.buffer(capacity: 4)
+                PacketEncoder.encode(.connack(ConnAckPacket(reasonCode: .unsupportedProtocolVersion)), version: .v3_1_1, into: &buffer)
+                transport.write(buffer)
+            } else if decoder.protocolVersion == .v5 {
+                var buffer = transport.allocator.buffer(capacity: 8)
+                PacketEncoder.encode(.connack(ConnAckPacket(reasonCode: error.reasonCode)), version: .v5, into: &buffer)
+                transport.write(buffer)
+            }
+            close(reason: error.reasonCode, log: "Client \(logName) disconnected due to \(error.reasonCode == .malformedPacket ? "malformed packet" : "protocol error") (\(error.detail)).", sendDisconnect: false)
+            return
+        }
+        let what = error.reasonCode == .malformedPacket ? "malformed packet" : "protocol error"
+        close(reason: error.reasonCode, detail: error.detail, log: "Client \(logName) disconnected due to \(what) (\(error.detail)).")
+    }
+
+    func protocolError(_ detail: String, reason: ReasonCode = .protocolError) {
+        close(reason: reason, detail: detail, log: "Client \(logName) disconnected due to protocol error (\(detail)).")
+    }
+
+    // MARK: Output
+
+    func send(_ packet: MQTTPacket) {
+        guard state != .closed else { return }
+        var buffer = transport.allocator.buffer(capacity: 16)
+        PacketEncoder.encode(packet, version: version, into: &buffer)
+        write(buffer)
+    }
+
+    /// Sends an acknowledgement, dropping the reason string and user properties first if that
+    /// keeps it within the client's Maximum Packet Size [MQTT-3.1.2-29].
+    func sendAck(_ packet: MQTTPacket) {
+        send(packet)
+    }
+
+    @inline(__always)
+    func write(_ buffer: ByteBuffer) {
+        transport.write(buffer)
+        context.markDirty(self)
+    }
+
+    /// Writes one PUBLISH for `delivery`. Returns false when it was not sent: expired, or larger
+    /// than the client's Maximum Packet Size (then dropped for this client [MQTT-3.1.2-25]).
+    @discardableResult
+    func sendPublish(_ delivery: Delivery, packetID: UInt16, dup: Bool) -> Bool {
+        guard state == .connected else { return false }
+        let message = delivery.message
+        var size = 0
+        guard let header = message.header(version: version, qos: delivery.qos, retain: delivery.retain, dup: dup,
+                                          packetID: packetID, subscriptionIDs: version == .v5 ? delivery.subscriptionIDs : [],
+                                          now: .now(), allocator: transport.allocator, packetSize: &size) else {
+            return false
+        }
+        if size > clientMaximumPacketSize {
+            log.debug("Dropped too large PUBLISH for \(clientID) (\(size) bytes).")
+            return false
+        }
+        if log.isEnabled(.debug) {
+            log.debug("Sending PUBLISH to \(clientID) (d\(dup ? 1 : 0), q\(delivery.qos.rawValue), r\(delivery.retain ? 1 : 0), m\(packetID), '\(message.topic)', ... (\(message.payload.readableBytes) bytes))")
+        }
+        transport.write(header)
+        if message.payload.readableBytes > 0 { transport.write(message.payload) }
+        context.markDirty(self)
+        return true
+    }
+
+    /// Closes the connection: v5 clients first get a DISCONNECT with `reason` when it is an error
+    /// (spec 4.13), carrying `detail` as its reason string if the client did not turn Request
+    /// Problem Information off; the will is published (the client did not DISCONNECT normally).
+    func close(reason: ReasonCode, detail: String? = nil, log line: String, sendDisconnect: Bool = true) {
+        guard state != .closed else { return }
+        log.notice(line)
+        if sendDisconnect && version == .v5 && state == .connected && reason.rawValue >= 0x80 {
+            var disconnect = DisconnectPacket(reasonCode: reason)
+            if requestProblemInformation { disconnect.properties.reasonString = detail }
+            if PacketEncoder.encode(.disconnect(disconnect), version: .v5).readableBytes > clientMaximumPacketSize {
+                disconnect.properties = .none
+            }
+            send(.disconnect(disconnect))
+        }
+        finish(publishWill: true)
+        transport.close()
+    }
+
+    /// Releases the session (will, expiry) exactly once. On this connection's loop. With
+    /// `sessionContinues` (takeover by a new connection) the session is neither ended nor timed.
+    func finish(publishWill: Bool, sessionContinues: Bool = false) {
+        guard state != .closed else { return }
+        let wasAttached = state == .connected
+        state = .closed
+        keepAliveTask?.cancel()
+        keepAliveTask = nil
+        cumulation = nil
+        guard wasAttached, let session else { return }
+        broker.noteConnected(-1)
+        guard session.connection === self else { return }
+        session.connection = nil
+        let will = publishWill ? self.will : nil
+        self.will = nil
+        broker.sessionDisconnected(session, will: will, willDelay: willDelay, sessionContinues: sessionContinues)
+        context.flushDirty()
+    }
+
+    /// Another connection took this client id over [MQTT-3.1.4-3]. On this connection's loop.
+    func takenOver() {
+        guard state != .closed else { return }
+        log.notice("Client \(clientID) already connected, closing old connection.")
+        if version == .v5 && state == .connected {
+            send(.disconnect(DisconnectPacket(reasonCode: .sessionTakenOver)))
+        }
+        finish(publishWill: true, sessionContinues: true)
+        transport.close()
+    }
+
+    // MARK: Keep alive
+
+    /// Closes the connection when no packet arrives within 1.5 × Keep Alive [MQTT-3.1.2-24].
+    func startKeepAlive(_ seconds: UInt16) {
+        guard seconds > 0 else { return }
+        let timeout = TimeAmount.milliseconds(Int64(seconds) * 1500)
+        scheduleKeepAliveCheck(at: lastActivity + timeout, timeout: timeout)
+    }
+
+    private func scheduleKeepAliveCheck(at deadline: NIODeadline, timeout: TimeAmount) {
+        keepAliveTask = transport.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            guard let self, self.state != .closed else { return }
+            let due = self.lastActivity + timeout
+            if due <= .now() {
+                self.close(reason: .keepAliveTimeout, log: "Client \(self.logName) has exceeded timeout, disconnecting.")
+            } else {
+                self.scheduleKeepAliveCheck(at: due, timeout: timeout)
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+import NIOCore
+
+/// What the engine needs from a network connection. MidgeServer implements it over a NIO
+/// channel; tests implement it in memory. Every call happens on `eventLoop`.
+public protocol ConnectionTransport: AnyObject {
+    var eventLoop: EventLoop { get }
+    var allocator: ByteBufferAllocator { get }
+    /// `address:port` of the peer, for log lines.
+    var remoteAddress: String { get }
+    /// Queues bytes without flushing (the broker flushes once per loop tick).
+    func write(_ buffer: ByteBuffer)
+    func flush()
+    /// Flushes what was written, then closes.
+    func close()
+}

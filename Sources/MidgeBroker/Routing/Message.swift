@@ -1,0 +1,126 @@
+import MQTTCodec
+import NIOCore
+
+/// An application message inside the broker: received once, shared by reference with every
+/// subscriber it is delivered to, never mutated after it is published to other event loops.
+///
+/// The payload stays the ByteBuffer slice it was decoded into (no copy). Each delivery writes a
+/// small per-subscriber header (fixed header, topic, packet id, properties) followed by the
+/// shared payload; for the common QoS 0 live delivery the header itself is encoded once per
+/// protocol family and shared too (see `prepareSharedHeaders`).
+public final class Message: @unchecked Sendable {
+    public let topic: String
+    public let payload: ByteBuffer
+    public let qos: QoS
+    public let retain: Bool
+    /// The publish properties to forward unchanged (Topic Alias and Subscription Identifiers removed).
+    public let properties: Properties
+    /// When the message expires (v5 Message Expiry Interval), nil = never.
+    public let expiresAt: NIODeadline?
+    /// Identity of the publishing session (for No Local), nil for wills and broker-made messages.
+    public let publisher: ObjectIdentifier?
+    public let publisherClientID: String
+
+    private(set) var sharedHeaderV3: ByteBuffer?
+    private(set) var sharedHeaderV5: ByteBuffer?
+
+    /// A message received now: its expiry deadline comes from the Message Expiry Interval property.
+    public convenience init(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties = .none,
+                            receivedAt now: NIODeadline = .now(), publisher: ObjectIdentifier? = nil, publisherClientID: String = "") {
+        let expiresAt = properties.messageExpiryInterval.map { now + .seconds(Int64($0)) }
+        self.init(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties, expiresAt: expiresAt,
+                  publisher: publisher, publisherClientID: publisherClientID)
+    }
+
+    public init(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties, expiresAt: NIODeadline?,
+                publisher: ObjectIdentifier?, publisherClientID: String) {
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        var forwarded = properties
+        forwarded.topicAlias = nil
+        forwarded.subscriptionIdentifiers = []
+        self.properties = forwarded
+        self.expiresAt = expiresAt
+        self.publisher = publisher
+        self.publisherClientID = publisherClientID
+    }
+
+    /// A copy with another QoS and retain flag, keeping the same expiry deadline.
+    public func with(qos: QoS? = nil, retain: Bool? = nil) -> Message {
+        Message(topic: topic, payload: payload, qos: qos ?? self.qos, retain: retain ?? self.retain, properties: properties,
+                expiresAt: expiresAt, publisher: publisher, publisherClientID: publisherClientID)
+    }
+
+    public func isExpired(at now: NIODeadline) -> Bool {
+        guard let deadline = expiresAt else { return false }
+        return deadline <= now
+    }
+
+    /// Remaining Message Expiry Interval in whole seconds (rounded up), nil if none.
+    func remainingExpiry(at now: NIODeadline) -> UInt32? {
+        guard let deadline = expiresAt else { return nil }
+        let nanos = (deadline - now).nanoseconds
+        if nanos <= 0 { return 0 }
+        return UInt32(clamping: (nanos + 999_999_999) / 1_000_000_000)
+    }
+
+    /// Encodes the QoS 0, non-retained, no-subscription-id header once per protocol family so
+    /// that fan-out shares it. Must be called before the message is handed to other threads.
+    func prepareSharedHeaders(v3: Bool, v5: Bool) {
+        guard expiresAt == nil else { return }
+        let allocator = ByteBufferAllocator()
+        if v3 && sharedHeaderV3 == nil {
+            var buffer = allocator.buffer(capacity: topic.utf8.count + 8)
+            writeHeader(into: &buffer, version: .v3_1_1, qos: .atMostOnce, retain: false, dup: false, packetID: 0,
+                        properties: nil)
+            sharedHeaderV3 = buffer
+        }
+        if v5 && sharedHeaderV5 == nil {
+            var buffer = allocator.buffer(capacity: topic.utf8.count + 8 + properties.encodedLength)
+            writeHeader(into: &buffer, version: .v5, qos: .atMostOnce, retain: false, dup: false, packetID: 0,
+                        properties: properties)
+            sharedHeaderV5 = buffer
+        }
+    }
+
+    /// The header (everything before the payload) of a PUBLISH of this message, or nil when the
+    /// message has expired. `packetSize` receives the size of the whole packet.
+    func header(version: ProtocolVersion, qos: QoS, retain: Bool, dup: Bool, packetID: UInt16, subscriptionIDs: [Int],
+                now: NIODeadline, allocator: ByteBufferAllocator, packetSize: inout Int) -> ByteBuffer? {
+        if qos == .atMostOnce && !retain && subscriptionIDs.isEmpty {
+            if let shared = version == .v5 ? sharedHeaderV5 : sharedHeaderV3 {
+                packetSize = shared.readableBytes + payload.readableBytes
+                return shared
+            }
+        }
+        var outgoing: Properties? = nil
+        if version == .v5 {
+            var props = properties
+            if let remaining = remainingExpiry(at: now) {
+                if remaining == 0 { return nil }
+                props.messageExpiryInterval = remaining
+            }
+            props.subscriptionIdentifiers = subscriptionIDs
+            outgoing = props
+        } else if isExpired(at: now) {
+            return nil
+        }
+        var buffer = allocator.buffer(capacity: topic.utf8.count + 16 + (outgoing?.encodedLength ?? 0))
+        writeHeader(into: &buffer, version: version, qos: qos, retain: retain, dup: dup, packetID: packetID, properties: outgoing)
+        packetSize = buffer.readableBytes + payload.readableBytes
+        return buffer
+    }
+
+    private func writeHeader(into buffer: inout ByteBuffer, version: ProtocolVersion, qos: QoS, retain: Bool, dup: Bool,
+                             packetID: UInt16, properties: Properties?) {
+        let propertiesLength = properties?.encodedLengthWithPrefix ?? 0
+        let remaining = topic.mqttEncodedLength + (qos == .atMostOnce ? 0 : 2) + propertiesLength + payload.readableBytes
+        let first: UInt8 = 0x30 | (dup ? 0x08 : 0) | (qos.rawValue << 1) | (retain ? 0x01 : 0)
+        PacketEncoder.writeFixedHeader(first, remaining: remaining, into: &buffer)
+        buffer.writeMQTTString(topic)
+        if qos != .atMostOnce { buffer.writeInteger(packetID) }
+        properties?.write(to: &buffer)
+    }
+}

@@ -1,0 +1,85 @@
+import Atomics
+import DequeModule
+import MQTTCodec
+import NIOCore
+import OrderedCollections
+
+/// A message on its way to one session, as chosen by routing: the shared message plus what is
+/// particular to this subscriber (granted QoS, retain flag, subscription identifiers).
+public struct Delivery {
+    public let session: Session
+    public let message: Message
+    public var qos: QoS
+    public var retain: Bool
+    public var subscriptionIDs: [Int]
+}
+
+/// State of an outbound QoS 1/2 message that the client has not finished acknowledging.
+struct InflightMessage {
+    enum Stage { case awaitingPubAck, awaitingPubRec, awaitingPubComp }
+    let message: Message
+    let qos: QoS
+    let retain: Bool
+    let subscriptionIDs: [Int]
+    var stage: Stage
+    var size: Int { message.payload.readableBytes }
+}
+
+/// The session state the spec requires the server to keep (4.1): subscriptions, outbound
+/// inflight and queued messages, inbound QoS 2 ids awaiting PUBREL, the will, the expiry.
+///
+/// Owned by one event loop at a time (`loopIndex`): the loop of its current connection, or of its
+/// last one while offline. All mutable state is touched only on that loop; other threads read
+/// only `loopIndex` and `isOnline` (atomics) to route messages here.
+public final class Session: @unchecked Sendable {
+    public let clientID: String
+    public var id: ObjectIdentifier { ObjectIdentifier(self) }
+    let loopIndexAtomic: ManagedAtomic<Int>
+    private let onlineAtomic = ManagedAtomic<Bool>(false)
+
+    public var loopIndex: Int { loopIndexAtomic.load(ordering: .acquiring) }
+    public var isOnline: Bool { onlineAtomic.load(ordering: .relaxed) }
+
+    // Everything below: only on the owning loop.
+    public internal(set) var protocolVersion: ProtocolVersion = .v3_1_1
+    /// Filter → subscription, as the client made them.
+    public internal(set) var subscriptions: [String: Subscription] = [:]
+    var inflight: OrderedDictionary<UInt16, InflightMessage> = [:]
+    var inflightBytes = 0
+    var queue: Deque<Delivery> = []
+    var queuedBytes = 0
+    /// Packet ids of inbound QoS 2 messages received but not yet released (PUBREL) [MQTT-4.3.3-?]:
+    /// a repeated PUBLISH with one of these ids is acknowledged but not routed again.
+    var inboundQoS2: Set<UInt16> = []
+    private var nextPacketID: UInt16 = 1
+    /// Seconds; 0 = ends with the connection, UInt32.max = never.
+    var expiryInterval: UInt32 = 0
+    var expiryTask: Scheduled<Void>?
+    var pendingWill: Message?
+    var willTask: Scheduled<Void>?
+    weak var connection: ClientConnection?
+    var isEnded = false
+
+    init(clientID: String, loopIndex: Int) {
+        self.clientID = clientID
+        self.loopIndexAtomic = ManagedAtomic(loopIndex)
+    }
+
+    func setOnline(_ online: Bool) { onlineAtomic.store(online, ordering: .relaxed) }
+
+    /// Moves ownership to another loop; called on the current owner loop as its last act.
+    func move(toLoop index: Int) { loopIndexAtomic.store(index, ordering: .releasing) }
+
+    /// The next free packet identifier (1...65535, skipping ids still in flight) [MQTT-2.2.1-4].
+    func allocatePacketID() -> UInt16? {
+        guard inflight.count < 65535 else { return nil }
+        while true {
+            let candidate = nextPacketID
+            nextPacketID = nextPacketID == 65535 ? 1 : nextPacketID + 1
+            if inflight[candidate] == nil { return candidate }
+        }
+    }
+
+    /// Whether a session with this expiry keeps state after its connection closes.
+    var persistsOffline: Bool { expiryInterval > 0 }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import MidgeBroker
+import NIOCore
+
+/// One socket to bind, resolved from the configuration: where, and with which client policy.
+public struct ListenerPlan: Sendable {
+    public enum Endpoint: Sendable, Equatable {
+        case tcp(host: String, port: Int)
+        case unix(path: String)
+    }
+    public var endpoint: Endpoint
+    public var policy: ListenerPolicy
+    public var maxConnections: Int
+    /// The listener this socket belongs to (several sockets share one counter of connections).
+    public var listenerIndex: Int
+
+    /// Mosquitto 2.0's rules: with no listener in the configuration (and no `-p`), listen on the
+    /// loopback interfaces only, port 1883, anonymous clients allowed ("local only mode"). Ports
+    /// given with `-p` are also loopback-only. A configured listener without `allow_anonymous
+    /// true` refuses anonymous clients.
+    public static func resolve(configuration: BrokerConfiguration, commandLinePorts: [Int]) throws -> [ListenerPlan] {
+        var plans: [ListenerPlan] = []
+        let global = configuration.security
+        func localOnly(port: Int, index: Int) {
+            let policy = ListenerPolicy(port: port, allowAnonymous: global.allowAnonymous ?? true,
+                                        allowZeroLengthClientID: global.allowZeroLengthClientID, autoIDPrefix: global.autoIDPrefix)
+            plans.append(ListenerPlan(endpoint: .tcp(host: "127.0.0.1", port: port), policy: policy, maxConnections: -1, listenerIndex: index))
+            plans.append(ListenerPlan(endpoint: .tcp(host: "::1", port: port), policy: policy, maxConnections: -1, listenerIndex: index))
+        }
+        var index = 0
+        for port in commandLinePorts {
+            localOnly(port: port, index: index)
+            index += 1
+        }
+        if configuration.listeners.isEmpty && commandLinePorts.isEmpty {
+            localOnly(port: 1883, index: index)
+            return plans
+        }
+        for listener in configuration.listeners {
+            defer { index += 1 }
+            let security = configuration.security(for: listener)
+            let policy = ListenerPolicy(port: listener.port, allowAnonymous: security.allowAnonymous ?? false,
+                                        allowZeroLengthClientID: security.allowZeroLengthClientID,
+                                        autoIDPrefix: security.autoIDPrefix, maxTopicAlias: listener.maxTopicAlias)
+            if listener.protocolName != "mqtt" {
+                throw ConfigError(file: listener.source.file, line: listener.source.line,
+                                  message: "protocol \(listener.protocolName) listeners are not supported yet")
+            }
+            if let path = listener.unixSocketPath {
+                plans.append(ListenerPlan(endpoint: .unix(path: path), policy: policy, maxConnections: listener.maxConnections, listenerIndex: index))
+                continue
+            }
+            var hosts: [String]
+            if let interface = listener.bindInterface {
+                hosts = try interfaceAddresses(interface, source: listener.source)
+            } else if let address = listener.bindAddress {
+                hosts = [address]
+            } else {
+                hosts = ["0.0.0.0", "::"]
+            }
+            switch listener.socketDomain {
+            case .ipv4?: hosts = hosts.filter { !$0.contains(":") }
+            case .ipv6?: hosts = hosts.filter { $0.contains(":") }
+            case nil: break
+            }
+            for host in hosts {
+                plans.append(ListenerPlan(endpoint: .tcp(host: host, port: listener.port), policy: policy,
+                                          maxConnections: listener.maxConnections, listenerIndex: index))
+            }
+        }
+        return plans
+    }
+
+    /// The IPv4 and IPv6 addresses of a network interface (for `bind_interface`).
+    static func interfaceAddresses(_ name: String, source: ConfigSource) throws -> [String] {
+        var result: [String] = []
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else {
+            throw ConfigError(file: source.file, line: source.line, message: "cannot list network interfaces")
+        }
+        defer { freeifaddrs(list) }
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard String(cString: entry.pointee.ifa_name) == name, let address = entry.pointee.ifa_addr else { continue }
+            let family = Int32(address.pointee.sa_family)
+            guard family == AF_INET || family == AF_INET6 else { continue }
+            var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            let length = socklen_t(family == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
+            if getnameinfo(address, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 {
+                var text = String(cString: host)
+                if let percent = text.firstIndex(of: "%") { text = String(text[..<percent]) }
+                result.append(text)
+            }
+        }
+        if result.isEmpty {
+            throw ConfigError(file: source.file, line: source.line, message: "bind_interface \(name): no such interface or it has no address")
+        }
+        return result
+    }
+}

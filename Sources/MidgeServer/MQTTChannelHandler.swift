@@ -1,0 +1,82 @@
+import MidgeBroker
+import NIOCore
+
+/// The NIO end of one client connection: bytes in go to the engine's `ClientConnection`, bytes
+/// out come from it. Implements `ConnectionTransport`; everything runs on the channel's loop.
+final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let broker: Broker
+    private let policy: ListenerPolicy
+    private let onClose: () -> Void
+    private var context: ChannelHandlerContext?
+    private var connection: ClientConnection?
+    private(set) var remoteAddress = "unknown"
+    let eventLoop: EventLoop
+    var allocator: ByteBufferAllocator
+
+    init(broker: Broker, policy: ListenerPolicy, eventLoop: EventLoop, allocator: ByteBufferAllocator, onClose: @escaping () -> Void) {
+        self.broker = broker
+        self.policy = policy
+        self.eventLoop = eventLoop
+        self.allocator = allocator
+        self.onClose = onClose
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        remoteAddress = Self.describe(context.channel.remoteAddress)
+        if broker.configuration.connectionMessages {
+            broker.log.notice("New connection from \(remoteAddress) on port \(policy.port).")
+        }
+        connection = broker.makeConnection(transport: self, policy: policy)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        connection?.receive(unwrapInboundIn(data))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection?.transportClosed()
+        connection = nil
+        self.context = nil
+        onClose()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let connection, !connection.clientID.isEmpty {
+            broker.log.notice("Socket error on client \(connection.clientID), disconnecting.")
+        }
+        context.close(promise: nil)
+    }
+
+    // MARK: ConnectionTransport
+
+    func write(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
+    func close() {
+        guard let context else { return }
+        context.flush()
+        context.close(promise: nil)
+    }
+
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address else { return "unknown" }
+        switch address {
+        case .v4, .v6:
+            let host = address.ipAddress ?? "?"
+            return "\(host):\(address.port ?? 0)"
+        case .unixDomainSocket:
+            return address.pathname ?? "unix"
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Atomics
+import Foundation
+import MidgeBroker
+import NIOCore
+import NIOPosix
+
+/// The broker on the network: one event-loop thread per core, one listening socket per
+/// resolved endpoint, the engine behind them.
+public final class MidgeServer: @unchecked Sendable {
+    public static let version = "0.1.0"
+
+    public let configuration: BrokerConfiguration
+    public let broker: Broker
+    public let group: MultiThreadedEventLoopGroup
+    private let ownsGroup: Bool
+    private let plans: [ListenerPlan]
+    private var channels: [Channel] = []
+    private var connectionCounts: [ManagedAtomic<Int>] = []
+
+    /// - Parameters:
+    ///   - commandLinePorts: ports from `-p` (loopback listeners).
+    ///   - threads: event-loop threads; default one per core.
+    public init(configuration: BrokerConfiguration, commandLinePorts: [Int] = [], log: BrokerLog,
+                threads: Int = System.coreCount, group: MultiThreadedEventLoopGroup? = nil) throws {
+        self.configuration = configuration
+        self.plans = try ListenerPlan.resolve(configuration: configuration, commandLinePorts: commandLinePorts)
+        if let group {
+            self.group = group
+            self.ownsGroup = false
+        } else {
+            self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+            self.ownsGroup = true
+        }
+        let loops = Array(self.group.makeIterator())
+        self.broker = Broker(configuration: configuration, eventLoops: loops, log: log)
+        let listenerCount = (plans.map(\.listenerIndex).max() ?? -1) + 1
+        self.connectionCounts = (0..<listenerCount).map { _ in ManagedAtomic(0) }
+    }
+
+    /// The bound addresses (for tests binding port 0).
+    public var boundAddresses: [SocketAddress] { channels.compactMap { $0.localAddress } }
+
+    /// The first bound TCP port.
+    public var port: Int? { boundAddresses.compactMap { $0.port }.first }
+
+    /// Binds every listener. Throws the first bind error (e.g. address in use).
+    public func start() throws {
+        let log = broker.log
+        for plan in plans {
+            let bootstrap = makeBootstrap(plan)
+            let channel: Channel
+            switch plan.endpoint {
+            case .tcp(let host, let port):
+                let family = host.contains(":") ? "ipv6" : "ipv4"
+                log.info("Opening \(family) listen socket on port \(port).")
+                do {
+                    channel = try bootstrap.bind(host: host, port: port).wait()
+                } catch {
+                    // ::1 or :: may not exist on a host without IPv6; Mosquitto carries on likewise.
+                    if family == "ipv6", Self.isAddressUnavailable(error) {
+                        log.warning("Warning: IPv6 is not available for \(host): \(error)")
+                        continue
+                    }
+                    throw ServerError(message: "Error: \(Self.describe(error)) (\(host) port \(port))")
+                }
+            case .unix(let path):
+                log.info("Opening unix listen socket on path \(path).")
+                do {
+                    channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+                } catch {
+                    throw ServerError(message: "Error: \(Self.describe(error)) (\(path))")
+                }
+            }
+            channels.append(channel)
+        }
+    }
+
+    private func makeBootstrap(_ plan: ListenerPlan) -> ServerBootstrap {
+        let broker = self.broker
+        let counter = connectionCounts[plan.listenerIndex]
+        let limit = plan.maxConnections
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 1024)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            .childChannelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 65536))
+            .childChannelInitializer { channel in
+                // max_connections: refuse (close) beyond the listener's limit.
+                let count = counter.wrappingIncrementThenLoad(ordering: .relaxed)
+                if limit >= 0 && count > limit {
+                    counter.wrappingDecrement(ordering: .relaxed)
+                    broker.log.notice("Client connection from \(MQTTChannelHandler.describe(channel.remoteAddress)) denied: max_connections exceeded.")
+                    return channel.close()
+                }
+                let handler = MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
+                                                 allocator: channel.allocator, onClose: { counter.wrappingDecrement(ordering: .relaxed) })
+                return channel.pipeline.addHandler(handler)
+            }
+        if case .tcp(let host, _) = plan.endpoint {
+            bootstrap = bootstrap.childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            if host.contains(":") {
+                // Let `::` and `0.0.0.0` share a port, as Mosquitto's two sockets do.
+                bootstrap = bootstrap.serverChannelOption(ChannelOptions.ipOption(.ipv6_v6only), value: 1)
+            }
+        }
+        return bootstrap
+    }
+
+    /// Stops listening, closes every connection, stops the threads.
+    public func shutdown() {
+        for channel in channels { try? channel.close().wait() }
+        channels.removeAll()
+        if ownsGroup { try? group.syncShutdownGracefully() }
+    }
+
+    private static func isAddressUnavailable(_ error: Error) -> Bool {
+        if let io = error as? IOError { return io.errnoCode == EADDRNOTAVAIL || io.errnoCode == EAFNOSUPPORT }
+        return false
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
+    }
+}
+
+public struct ServerError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

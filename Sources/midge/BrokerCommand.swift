@@ -1,0 +1,106 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import MidgeBroker
+import MidgeServer
+
+/// `midge [-c FILE] [-p PORT]... [-v] [-d]`: the broker, with mosquitto(8)'s options.
+struct BrokerCommand: ParsableCommand {
+    static let versionString = "midge version \(MidgeServer.version)"
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "Start the MQTT broker (the default when no subcommand is given).",
+        helpNames: [.short, .long]
+    )
+
+    @Option(name: [.customShort("c"), .customLong("config-file")], help: "Read the configuration from FILE (mosquitto.conf syntax).")
+    var configFile: String?
+
+    @Option(name: [.customShort("p"), .customLong("port")], help: "Listen on PORT on the loopback interface; repeatable.")
+    var ports: [Int] = []
+
+    @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Log everything (log_type all) to the terminal.")
+    var verbose = false
+
+    @Flag(name: [.customShort("d"), .customLong("daemon")], help: "Run in the background.")
+    var daemon = false
+
+    @Flag(name: .customLong("version"), help: "Print the version and exit.")
+    var version = false
+
+    func validate() throws {
+        for port in ports where !(1...65535).contains(port) {
+            throw ValidationError("Error: Invalid port specified (\(port)).")
+        }
+    }
+
+    func run() throws {
+        if version {
+            print(Self.versionString)
+            return
+        }
+        var configuration = BrokerConfiguration.defaults
+        if let configFile {
+            do {
+                configuration = try ConfigFileParser.parse(contentsOf: configFile)
+            } catch let error as ConfigError {
+                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+        if verbose { configuration.logTypes = [.all] }
+
+        let log: BrokerLog
+        do {
+            log = try BrokerLog(types: configuration.logTypes, destinations: configuration.logDestinations,
+                                timestamp: configuration.logTimestamp, timestampFormat: configuration.logTimestampFormat)
+        } catch {
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if daemon && daemonize() != 0 {
+            FileHandle.standardError.write(Data("Error: unable to run in the background.\n".utf8))
+            throw ExitCode(1)
+        }
+
+        log.notice("\(Self.versionString) starting")
+        if let configFile { log.notice("Config loaded from \(configFile).") }
+        for warning in configuration.warnings { log.warning("Warning: \(warning)") }
+        if configuration.listeners.isEmpty {
+            log.notice("Starting in local only mode. Connections will only be possible from clients running on this machine.")
+        }
+        let server: MidgeServer
+        do {
+            server = try MidgeServer(configuration: configuration, commandLinePorts: ports, log: log)
+            try server.start()
+        } catch {
+            log.error("\(error)")
+            if !log.isEnabled(.error) { FileHandle.standardError.write(Data("\(error)\n".utf8)) }
+            throw ExitCode(1)
+        }
+        log.notice("\(Self.versionString) running")
+
+        let stop = DispatchSemaphore(value: 0)
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            sources.append(source)
+        }
+        signal(SIGPIPE, SIG_IGN)
+        stop.wait()
+        log.notice("\(Self.versionString) terminating")
+        server.shutdown()
+        _ = sources
+    }
+
+    private func daemonize() -> Int32 {
+        #if os(Linux)
+        return Glibc.daemon(1, 0)
+        #else
+        return -1
+        #endif
+    }
+}
