@@ -196,16 +196,23 @@ public struct PacketDecoder: Sendable {
         while body.readableBytes > 0 {
             let filter = try body.readMQTTString("topic filter")
             let options = try body.readMQTTByte("subscription options")
-            guard let qos = QoS(rawValue: options & 0x03) else { throw MQTTCodecError.malformed("subscription QoS 3") }
             if version == .v5 {
-                // Bits 6 and 7 are reserved [MQTT-3.8.3-5]; Retain Handling 3 is a Protocol Error.
+                // Bits 6 and 7 are reserved [MQTT-3.8.3-5]; Maximum QoS 3 and Retain Handling 3 are
+                // Protocol Errors (spec 3.8.3.1).
                 guard options & 0xC0 == 0 else { throw MQTTCodecError.malformed("reserved subscription option bits set") }
+                guard let qos = QoS(rawValue: options & 0x03) else { throw MQTTCodecError.protocolError("subscription QoS 3") }
                 guard let handling = RetainHandling(rawValue: (options >> 4) & 0x03) else {
                     throw MQTTCodecError.protocolError("retain handling 3")
                 }
+                let noLocal = options & 0x04 != 0
+                // No Local on a Shared Subscription is a Protocol Error [MQTT-3.8.3-4].
+                if noLocal && filter.hasPrefix("$share/") {
+                    throw MQTTCodecError.protocolError("no local set on shared subscription '\(filter)'")
+                }
                 subscriptions.append(TopicSubscription(filter: filter, options: SubscriptionOptions(
-                    qos: qos, noLocal: options & 0x04 != 0, retainAsPublished: options & 0x08 != 0, retainHandling: handling)))
+                    qos: qos, noLocal: noLocal, retainAsPublished: options & 0x08 != 0, retainHandling: handling)))
             } else {
+                guard let qos = QoS(rawValue: options & 0x03) else { throw MQTTCodecError.malformed("subscription QoS 3") }
                 // 3.1.1: the upper six bits are reserved and must be zero [MQTT-3-8.3-4].
                 guard options & 0xFC == 0 else { throw MQTTCodecError.malformed("reserved subscription option bits set") }
                 subscriptions.append(TopicSubscription(filter: filter, options: SubscriptionOptions(qos: qos)))

@@ -63,10 +63,16 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
         context?.flush()
     }
 
+    /// Flushes, then shuts down our sending side only: closing outright while the peer is still
+    /// sending makes the kernel answer with RST, which can destroy the DISCONNECT or CONNACK we
+    /// just wrote before the peer reads it. Input that still arrives is ignored (the connection
+    /// is closed in the engine) and the socket is closed when the peer closes, or after 2 s.
     func close() {
         guard let context else { return }
         context.flush()
-        context.close(promise: nil)
+        let channel = context.channel
+        channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
     }
 
     static func describe(_ address: SocketAddress?) -> String {

@@ -58,6 +58,7 @@ extension ClientConnection {
             outboundWindow = Int(properties.receiveMaximum ?? 65535)
             clientMaximumPacketSize = properties.maximumPacketSize.map { Int($0) } ?? .max
             requestProblemInformation = properties.requestProblemInformation != 0
+            clientTopicAliasMaximum = properties.topicAliasMaximum ?? 0
         } else {
             // v3: clean session 0 keeps the session until persistent_client_expiration (default never).
             connectSessionExpiry = cleanStart ? 0 : configuration.persistentClientExpiration.map { UInt32(clamping: $0) } ?? UInt32.max

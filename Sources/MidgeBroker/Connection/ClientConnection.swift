@@ -35,6 +35,10 @@ public final class ClientConnection {
     var clientMaximumPacketSize = Int.max
     var requestProblemInformation = true
     var topicAliases: [UInt16: String] = [:]
+    /// The client's Topic Alias Maximum (v5): how many aliases we may use towards it.
+    var clientTopicAliasMaximum: UInt16 = 0
+    /// Aliases this connection assigned to topics it sends (they last as long as the connection [MQTT-3.3.2-7]).
+    var outboundAliases: [String: UInt16] = [:]
     var receivedDisconnect = false
     var pendingConnAckProperties = Properties()
 
@@ -194,9 +198,18 @@ public final class ClientConnection {
         guard state == .connected else { return false }
         let message = delivery.message
         var size = 0
+        var alias: (alias: UInt16, sendTopic: Bool)?
+        if clientTopicAliasMaximum > 0 {
+            if let known = outboundAliases[message.topic] {
+                alias = (known, false)
+            } else if outboundAliases.count < Int(clientTopicAliasMaximum) {
+                let next = UInt16(outboundAliases.count + 1)
+                alias = (next, true)
+            }
+        }
         guard let header = message.header(version: version, qos: delivery.qos, retain: delivery.retain, dup: dup,
                                           packetID: packetID, subscriptionIDs: version == .v5 ? delivery.subscriptionIDs : [],
-                                          now: .now(), allocator: transport.allocator, packetSize: &size) else {
+                                          topicAlias: alias, now: .now(), allocator: transport.allocator, packetSize: &size) else {
             return false
         }
         if size > clientMaximumPacketSize {
@@ -206,6 +219,7 @@ public final class ClientConnection {
         if log.isEnabled(.debug) {
             log.debug("Sending PUBLISH to \(clientID) (d\(dup ? 1 : 0), q\(delivery.qos.rawValue), r\(delivery.retain ? 1 : 0), m\(packetID), '\(message.topic)', ... (\(message.payload.readableBytes) bytes))")
         }
+        if let alias, alias.sendTopic { outboundAliases[message.topic] = alias.alias }
         transport.write(header)
         if message.payload.readableBytes > 0 { transport.write(message.payload) }
         context.markDirty(self)

@@ -87,9 +87,12 @@ public final class Message: @unchecked Sendable {
 
     /// The header (everything before the payload) of a PUBLISH of this message, or nil when the
     /// message has expired. `packetSize` receives the size of the whole packet.
+    /// With `topicAlias`, the Topic Alias property is sent, and the topic name only when
+    /// `sendTopic` (the first use of the alias on a connection) [MQTT-3.3.2-12].
     func header(version: ProtocolVersion, qos: QoS, retain: Bool, dup: Bool, packetID: UInt16, subscriptionIDs: [Int],
+                topicAlias: (alias: UInt16, sendTopic: Bool)? = nil,
                 now: NIODeadline, allocator: ByteBufferAllocator, packetSize: inout Int) -> ByteBuffer? {
-        if qos == .atMostOnce && !retain && subscriptionIDs.isEmpty {
+        if qos == .atMostOnce && !retain && subscriptionIDs.isEmpty && topicAlias == nil {
             if let shared = version == .v5 ? sharedHeaderV5 : sharedHeaderV3 {
                 packetSize = shared.readableBytes + payload.readableBytes
                 return shared
@@ -103,23 +106,26 @@ public final class Message: @unchecked Sendable {
                 props.messageExpiryInterval = remaining
             }
             props.subscriptionIdentifiers = subscriptionIDs
+            props.topicAlias = topicAlias?.alias
             outgoing = props
         } else if isExpired(at: now) {
             return nil
         }
         var buffer = allocator.buffer(capacity: topic.utf8.count + 16 + (outgoing?.encodedLength ?? 0))
-        writeHeader(into: &buffer, version: version, qos: qos, retain: retain, dup: dup, packetID: packetID, properties: outgoing)
+        writeHeader(into: &buffer, version: version, qos: qos, retain: retain, dup: dup, packetID: packetID, properties: outgoing,
+                    omitTopic: topicAlias.map { !$0.sendTopic } ?? false)
         packetSize = buffer.readableBytes + payload.readableBytes
         return buffer
     }
 
     private func writeHeader(into buffer: inout ByteBuffer, version: ProtocolVersion, qos: QoS, retain: Bool, dup: Bool,
-                             packetID: UInt16, properties: Properties?) {
+                             packetID: UInt16, properties: Properties?, omitTopic: Bool = false) {
         let propertiesLength = properties?.encodedLengthWithPrefix ?? 0
-        let remaining = topic.mqttEncodedLength + (qos == .atMostOnce ? 0 : 2) + propertiesLength + payload.readableBytes
+        let topicName = omitTopic ? "" : topic
+        let remaining = topicName.mqttEncodedLength + (qos == .atMostOnce ? 0 : 2) + propertiesLength + payload.readableBytes
         let first: UInt8 = 0x30 | (dup ? 0x08 : 0) | (qos.rawValue << 1) | (retain ? 0x01 : 0)
         PacketEncoder.writeFixedHeader(first, remaining: remaining, into: &buffer)
-        buffer.writeMQTTString(topic)
+        buffer.writeMQTTString(topicName)
         if qos != .atMostOnce { buffer.writeInteger(packetID) }
         properties?.write(to: &buffer)
     }
