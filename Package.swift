@@ -41,6 +41,11 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
+        .target(name: "MidgeTestSupport", dependencies: [
+            "MQTTCodec", "MidgeBroker", "MidgeServer", "MidgeClient",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .executableTarget(name: "midge", dependencies: [
             "MidgeServer", "MidgeBroker", "MidgeClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -52,10 +57,21 @@ let package = Package(
             "MidgeBroker", "MQTTCodec",
         ]),
         .testTarget(name: "MidgeServerTests", dependencies: [
-            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient",
+            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        .testTarget(name: "MidgeConnectionTests", dependencies: [
+            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .testTarget(name: "MidgeMessagingTests", dependencies: [
+            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .testTarget(name: "MidgeInteropTests", dependencies: ["midge"]),
     ],
     swiftLanguageModes: [.v5]
 )

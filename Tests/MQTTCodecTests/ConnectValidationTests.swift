@@ -6,7 +6,7 @@ import XCTest
 final class ConnectValidationTests: XCTestCase {
 
     /// Will fields (v5: will properties, topic, payload) after the client identifier.
-    static func willPayload(v5: Bool, topic: [UInt8] = str("w/t")) -> [UInt8] {
+    static func willPayload(v5: Bool, topic: [UInt8] = Array("w/t".utf8)) -> [UInt8] {
         str("c") + (v5 ? props() : []) + bin(topic) + bin([0x01])
     }
 

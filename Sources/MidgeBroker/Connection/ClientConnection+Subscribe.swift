@@ -19,11 +19,6 @@ extension ClientConnection {
                 codes.append(.topicFilterInvalid)
                 continue
             }
-            if shared != nil && request.options.noLocal {
-                // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
-                protocolError("No Local set on shared subscription \(filter)")
-                return
-            }
             let subscription = Subscription(session: session, filter: filter, options: request.options, identifier: identifier)
             let existed = broker.subscriptions.subscribe(subscription)
             session.subscriptions[filter] = subscription
