@@ -1,0 +1,51 @@
+@testable import MidgeBroker
+import MQTTCodec
+import NIOCore
+import XCTest
+
+final class RetainedStoreTests: XCTestCase {
+    private func message(_ topic: String, _ payload: String, expiry: UInt32? = nil, now: NIODeadline = .now()) -> Message {
+        var properties = Properties()
+        properties.messageExpiryInterval = expiry
+        return Message(topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce, retain: true,
+                       properties: properties, receivedAt: now)
+    }
+
+    func testStoreReplaceAndClearWithEmptyPayload() {
+        let store = RetainedStore()
+        store.store(message("a/b", "1"))
+        store.store(message("a/b", "2"))  // replaces [MQTT-3.3.1-5]
+        store.store(message("a/c", "3"))
+        XCTAssertEqual(store.matching("a/b").map { $0.payload.getString(at: 0, length: 1) }, ["2"])
+        XCTAssertEqual(store.matching("a/+").map(\.topic), ["a/b", "a/c"])
+        store.store(message("a/b", ""))   // an empty payload clears it [MQTT-3.3.1-6]
+        XCTAssertEqual(store.matching("#").map(\.topic), ["a/c"])
+        XCTAssertEqual(store.count, 1)
+    }
+
+    func testDollarTopicsNeedAnExplicitFirstLevel() {
+        let store = RetainedStore()
+        store.store(message("$SYS/x", "1"))
+        XCTAssertEqual(store.matching("#").count, 0)  // [MQTT-4.7.2-1]
+        XCTAssertEqual(store.matching("$SYS/#").count, 1)
+    }
+
+    func testExpiredMessagesAreDroppedAndForgotten() {
+        let store = RetainedStore()
+        let start = NIODeadline.now()
+        store.store(message("e/1", "x", expiry: 1, now: start))
+        store.store(message("e/2", "y"))
+        XCTAssertEqual(store.matching("e/#", now: start).count, 2)
+        XCTAssertEqual(store.matching("e/#", now: start + .seconds(2)).map(\.topic), ["e/2"])
+        XCTAssertEqual(store.count, 1)
+    }
+
+    func testRemainingExpiryIsRoundedUpAndHeaderDropsExpired() {
+        let start = NIODeadline.now()
+        let m = message("t", "p", expiry: 10, now: start)
+        XCTAssertEqual(m.remainingExpiry(at: start + .milliseconds(2500)), 8)
+        var size = 0
+        XCTAssertNil(m.header(version: .v5, qos: .atMostOnce, retain: false, dup: false, packetID: 0, subscriptionIDs: [],
+                              now: start + .seconds(11), allocator: .init(), packetSize: &size))
+    }
+}
