@@ -44,7 +44,9 @@ struct BrokerCommand: ParsableCommand {
             do {
                 configuration = try ConfigFileParser.parse(contentsOf: configFile)
             } catch let error as ConfigError {
-                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                // An unreadable file has no line to point at: "Error: Unable to open config file X." as Mosquitto says.
+                let text = error.line > 0 ? error.description : error.message
+                FileHandle.standardError.write(Data("Error: \(text)\n".utf8))
                 throw ExitCode(1)
             }
         }

@@ -53,6 +53,17 @@ public final class Message: @unchecked Sendable {
                 expiresAt: expiresAt, publisher: publisher, publisherClientID: publisherClientID)
     }
 
+    /// This message, or a copy whose payload no longer pins the (larger) network read buffer it
+    /// was sliced from: for messages kept long, like retained ones.
+    public func compacted() -> Message {
+        guard payload.storageCapacity > 2 * payload.readableBytes + 64 else { return self }
+        var copy = ByteBufferAllocator().buffer(capacity: payload.readableBytes)
+        var source = payload
+        copy.writeBuffer(&source)
+        return Message(topic: topic, payload: copy, qos: qos, retain: retain, properties: properties, expiresAt: expiresAt,
+                       publisher: publisher, publisherClientID: publisherClientID)
+    }
+
     public func isExpired(at now: NIODeadline) -> Bool {
         guard let deadline = expiresAt else { return false }
         return deadline <= now

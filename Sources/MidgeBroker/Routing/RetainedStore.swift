@@ -11,6 +11,7 @@ public final class RetainedStore: @unchecked Sendable {
 
     /// Stores `message` as the retained message of its topic; an empty payload clears it [MQTT-3.3.1-6] [MQTT-3.3.1-7].
     public func store(_ message: Message) {
+        let message = message.payload.readableBytes == 0 ? message : message.compacted()
         lock.withLock {
             if message.payload.readableBytes == 0 {
                 messages[message.topic] = nil
