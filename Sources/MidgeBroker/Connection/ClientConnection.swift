@@ -182,7 +182,28 @@ public final class ClientConnection {
     /// Sends an acknowledgement, dropping the reason string and user properties first if that
     /// keeps it within the client's Maximum Packet Size [MQTT-3.1.2-29].
     func sendAck(_ packet: MQTTPacket) {
-        send(packet)
+        guard state != .closed else { return }
+        var buffer = transport.allocator.buffer(capacity: 16)
+        PacketEncoder.encode(packet, version: version, into: &buffer)
+        if buffer.readableBytes > clientMaximumPacketSize {
+            buffer.clear()
+            PacketEncoder.encode(Self.strippingProperties(packet), version: version, into: &buffer)
+        }
+        write(buffer)
+    }
+
+    private static func strippingProperties(_ packet: MQTTPacket) -> MQTTPacket {
+        switch packet {
+        case .puback(var ack): ack.properties = .none; return .puback(ack)
+        case .pubrec(var ack): ack.properties = .none; return .pubrec(ack)
+        case .pubrel(var ack): ack.properties = .none; return .pubrel(ack)
+        case .pubcomp(var ack): ack.properties = .none; return .pubcomp(ack)
+        case .suback(var ack): ack.properties = .none; return .suback(ack)
+        case .unsuback(var ack): ack.properties = .none; return .unsuback(ack)
+        case .connack(var ack): ack.properties.reasonString = nil; ack.properties.userProperties = []; return .connack(ack)
+        case .disconnect(var packet): packet.properties = .none; return .disconnect(packet)
+        default: return packet
+        }
     }
 
     @inline(__always)

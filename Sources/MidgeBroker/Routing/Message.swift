@@ -47,12 +47,6 @@ public final class Message: @unchecked Sendable {
         self.publisherClientID = publisherClientID
     }
 
-    /// A copy with another QoS and retain flag, keeping the same expiry deadline.
-    public func with(qos: QoS? = nil, retain: Bool? = nil) -> Message {
-        Message(topic: topic, payload: payload, qos: qos ?? self.qos, retain: retain ?? self.retain, properties: properties,
-                expiresAt: expiresAt, publisher: publisher, publisherClientID: publisherClientID)
-    }
-
     /// This message, or a copy whose payload no longer pins the (larger) network read buffer it
     /// was sliced from: for messages kept long, like retained ones.
     public func compacted() -> Message {
