@@ -40,6 +40,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "OrderedCollections", package: "swift-collections"),
         ]),
         .target(name: "MidgeTestSupport", dependencies: [
             "MQTTCodec", "MidgeBroker", "MidgeServer", "MidgeClient",
@@ -72,6 +74,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "MidgeInteropTests", dependencies: ["midge"]),
+        .testTarget(name: "MidgeClientTests", dependencies: [
+            "MidgeClient", "MidgeTestSupport", "MQTTCodec",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )
