@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
     ],
     targets: [
         .target(name: "MQTTCodec", dependencies: [
@@ -28,6 +29,8 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "OrderedCollections", package: "swift-collections"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .target(name: "MidgeServer", dependencies: [
             "MQTTCodec", "MidgeBroker",
@@ -56,7 +59,7 @@ let package = Package(
             "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "MidgeBrokerTests", dependencies: [
-            "MidgeBroker", "MQTTCodec",
+            "MidgeBroker", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "MidgeServerTests", dependencies: [
             "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",

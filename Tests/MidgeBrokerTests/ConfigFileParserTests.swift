@@ -135,6 +135,26 @@ final class ConfigFileParserTests: XCTestCase {
         }
     }
 
+    func testPasswordAndACLFilesGlobalAndPerListener() throws {
+        let global = try ConfigFileParser.parse("password_file /etc/m/pw\nacl_file /etc/m/acl\nlistener 1883\n", fileName: "g.conf")
+        XCTAssertEqual(global.security.passwordFile, "/etc/m/pw")
+        XCTAssertEqual(global.security.aclFile, "/etc/m/acl")
+        let perListener = try ConfigFileParser.parse(
+            "per_listener_settings true\nlistener 1883\npassword_file /a\nlistener 1884\nacl_file /b\n", fileName: "p.conf")
+        XCTAssertEqual(perListener.listeners.map(\.security.passwordFile), ["/a", nil])
+        XCTAssertEqual(perListener.listeners.map(\.security.aclFile), [nil, "/b"])
+        XCTAssertEqual(perListener.security.passwordFile, nil)
+    }
+
+    func testBruteForceDirectives() throws {
+        let defaults = try ConfigFileParser.parse("", fileName: "d.conf")
+        XCTAssertEqual([defaults.authFailureLimit, defaults.authFailureWindow, defaults.authBanTime, defaults.connectionRateLimit], [10, 60, 60, 0])
+        let set = try ConfigFileParser.parse("auth_failure_limit 3\nauth_failure_window 10\nauth_ban_time 5\nconnection_rate_limit 20\n", fileName: "b.conf")
+        XCTAssertEqual([set.authFailureLimit, set.authFailureWindow, set.authBanTime, set.connectionRateLimit], [3, 10, 5, 20])
+        assertError("auth_failure_limit -1", line: 1, contains: "auth_failure_limit")
+        assertError("auth_ban_time 0", line: 1, contains: "auth_ban_time")
+    }
+
     func testUnknownDirective() {
         assertError("foo_bar 1", line: 1, contains: "Unknown configuration variable \"foo_bar\".")
         assertError("listener 1883\nallow_anonymus true\n", line: 2, contains: "\"allow_anonymus\"")
@@ -145,7 +165,7 @@ final class ConfigFileParserTests: XCTestCase {
     }
 
     func testNotSupportedYetDirectives() {
-        let names = ["password_file", "acl_file", "psk_file", "psk_hint", "auth_plugin", "plugin",
+        let names = ["psk_file", "psk_hint", "auth_plugin", "plugin",
                      "auth_plugin_deny_special_chars", "certfile", "keyfile", "cafile", "capath", "crlfile",
                      "ciphers", "ciphers_tls1.3", "tls_version", "tls_engine", "tls_engine_kpass_sha1",
                      "tls_keyform", "require_certificate", "use_identity_as_username", "use_subject_as_username",

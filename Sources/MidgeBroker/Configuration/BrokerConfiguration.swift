@@ -33,11 +33,18 @@ public struct SecuritySettings: Equatable, Sendable {
     public var allowZeroLengthClientID: Bool
     /// `auto_id_prefix`, default "auto-".
     public var autoIDPrefix: String
+    /// `password_file`: Mosquitto password file (`user:$7$...`), nil = none.
+    public var passwordFile: String?
+    /// `acl_file`: Mosquitto ACL file, nil = every client may do everything.
+    public var aclFile: String?
 
-    public init(allowAnonymous: Bool? = nil, allowZeroLengthClientID: Bool = true, autoIDPrefix: String = "auto-") {
+    public init(allowAnonymous: Bool? = nil, allowZeroLengthClientID: Bool = true, autoIDPrefix: String = "auto-",
+                passwordFile: String? = nil, aclFile: String? = nil) {
         self.allowAnonymous = allowAnonymous
         self.allowZeroLengthClientID = allowZeroLengthClientID
         self.autoIDPrefix = autoIDPrefix
+        self.passwordFile = passwordFile
+        self.aclFile = aclFile
     }
 }
 
@@ -155,6 +162,16 @@ public struct BrokerConfiguration: Equatable, Sendable {
     public var maxTopicAlias: Int
     /// `set_tcp_nodelay`, default false.
     public var setTCPNoDelay: Bool
+    /// Midge's brute-force protection (no Mosquitto equivalent): after `auth_failure_limit`
+    /// failed logins from one address within `auth_failure_window` seconds, that address is
+    /// refused for `auth_ban_time` seconds, doubling with each further ban up to one hour.
+    /// A limit of 0 turns it off. Defaults 10, 60, 60.
+    public var authFailureLimit: Int
+    public var authFailureWindow: Int
+    public var authBanTime: Int
+    /// Midge's `connection_rate_limit`: new connections per second accepted from one address
+    /// (beyond it, v5 CONNACK 0x9F Connection rate exceeded); 0 = no limit (default).
+    public var connectionRateLimit: Int
     /// Non-fatal diagnostics ("file:line: text"), e.g. deprecated or obsolete options that
     /// Mosquitto accepts with a notice or warning.
     public var warnings: [String]
@@ -185,6 +202,10 @@ public struct BrokerConfiguration: Equatable, Sendable {
         connectionMessages = true
         maxTopicAlias = 10
         setTCPNoDelay = false
+        authFailureLimit = 10
+        authFailureWindow = 60
+        authBanTime = 60
+        connectionRateLimit = 0
         warnings = []
     }
 

@@ -47,7 +47,7 @@ public enum ConfigFileParser {
     /// Directives that Mosquitto 2.0 knows and Midge will implement in a later stage.
     static let notSupportedYet: Set<String> = [
         // Authentication / access control
-        "password_file", "acl_file", "psk_file", "psk_hint", "auth_plugin", "plugin",
+        "psk_file", "psk_hint", "auth_plugin", "plugin",
         "auth_plugin_deny_special_chars",
         // TLS
         "certfile", "keyfile", "cafile", "capath", "crlfile", "ciphers", "ciphers_tls1.3",
@@ -356,6 +356,20 @@ private struct MosquittoConfReader {
             }
             autoIDPrefixSet.insert(target)
             try updateSecurity(line, cursor) { $0.autoIDPrefix = value }
+        case "password_file":
+            let value = try line.freeText()
+            try updateSecurity(line, cursor) { $0.passwordFile = value }
+        case "acl_file":
+            let value = try line.freeText()
+            try updateSecurity(line, cursor) { $0.aclFile = value }
+        case "auth_failure_limit":
+            config.authFailureLimit = try line.int(in: 0...1_000_000)
+        case "auth_failure_window":
+            config.authFailureWindow = try line.int(in: 1...86_400)
+        case "auth_ban_time":
+            config.authBanTime = try line.int(in: 1...86_400)
+        case "connection_rate_limit":
+            config.connectionRateLimit = try line.int(in: 0...1_000_000)
         case "check_retain_source":
             // Global, but Mosquitto counts it as a security option for per_listener_settings ordering.
             let value = try line.bool()

@@ -1,0 +1,98 @@
+import Atomics
+import MQTTCodec
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Authentication and authorisation for one listener (or for all of them without
+/// `per_listener_settings`): the loaded `password_file` and `acl_file`, replaced whole on reload
+/// (SIGHUP). A reload that fails keeps the previous good state.
+public final class SecurityPolicy: @unchecked Sendable {
+    public enum Verdict: Equatable, Sendable {
+        case accepted
+        /// Unknown user or wrong password (v3 return code 4, v5 0x86).
+        case badCredentials
+        /// Anonymous client where anonymous access is off (v3 return code 5, v5 0x87).
+        case notAuthorized
+    }
+
+    public let settings: SecuritySettings
+    private let allowAnonymous: Bool
+    private let lock = NIOLock()
+    private var passwords: PasswordFile?
+    private var acl: AccessControlList?
+    /// Bumped by every successful reload: cached access decisions older than it are stale.
+    private let generationCounter = ManagedAtomic<Int>(0)
+
+    /// Loads the files now (start-up): an unreadable file or a bad line throws `FILE:LINE: ...`.
+    public init(settings: SecuritySettings, allowAnonymous: Bool) throws {
+        self.settings = settings
+        self.allowAnonymous = allowAnonymous
+        passwords = try settings.passwordFile.map { try PasswordFile.load(path: $0) }
+        acl = try settings.aclFile.map { try AccessControlList.load(path: $0) }
+    }
+
+    public var generation: Int { generationCounter.load(ordering: .acquiring) }
+    public var hasACL: Bool { lock.withLock { acl != nil } }
+
+    /// Re-reads both files; on error keeps what it had and returns the error.
+    @discardableResult
+    public func reload() -> ConfigError? {
+        do {
+            let newPasswords = try settings.passwordFile.map { try PasswordFile.load(path: $0) }
+            let newACL = try settings.aclFile.map { try AccessControlList.load(path: $0) }
+            lock.withLock {
+                passwords = newPasswords
+                acl = newACL
+            }
+            generationCounter.wrappingIncrement(ordering: .releasing)
+            return nil
+        } catch let error as ConfigError {
+            return error
+        } catch {
+            return ConfigError(file: settings.passwordFile ?? settings.aclFile ?? "", line: 0, message: "\(error)")
+        }
+    }
+
+    /// Checks CONNECT's user name and password.
+    public func authenticate(username: String?, password: ByteBuffer?) -> Verdict {
+        guard let username else { return allowAnonymous ? .accepted : .notAuthorized }
+        let file = lock.withLock { passwords }
+        guard let file else { return .accepted }
+        let bytes = password.map { Array($0.readableBytesView) } ?? []
+        return file.verify(username: username, password: bytes) == true ? .accepted : .badCredentials
+    }
+
+    /// Whether the ACL lets this client do `operation` on `topic` (everything, without an ACL file).
+    public func allows(_ operation: AccessControlList.Operation, topic: String, clientID: String, username: String?) -> Bool {
+        guard let acl = lock.withLock({ acl }) else { return true }
+        return acl.allows(operation, topic: topic, clientID: clientID, username: username)
+    }
+}
+
+/// A client's cached ACL decisions per topic, dropped when the policy reloads. Loop-confined
+/// (lives in the session), so the hot path costs one dictionary lookup per topic and operation.
+struct AccessCache {
+    private var generation = -1
+    private var decisions: [String: UInt8] = [:]
+    private static let readKnown: UInt8 = 1, readAllowed: UInt8 = 2, writeKnown: UInt8 = 4, writeAllowed: UInt8 = 8
+    private static let limit = 10_000
+
+    mutating func allows(_ operation: AccessControlList.Operation, topic: String, policy: SecurityPolicy, clientID: String,
+                         username: String?) -> Bool {
+        guard operation != .subscribe else {
+            return policy.allows(operation, topic: topic, clientID: clientID, username: username)
+        }
+        let current = policy.generation
+        if current != generation {
+            generation = current
+            decisions.removeAll(keepingCapacity: true)
+        }
+        let (known, allowed) = operation == .write ? (Self.writeKnown, Self.writeAllowed) : (Self.readKnown, Self.readAllowed)
+        let bits = decisions[topic] ?? 0
+        if bits & known != 0 { return bits & allowed != 0 }
+        let verdict = policy.allows(operation, topic: topic, clientID: clientID, username: username)
+        if decisions.count >= Self.limit { decisions.removeAll(keepingCapacity: true) }
+        decisions[topic] = bits | known | (verdict ? allowed : 0)
+        return verdict
+    }
+}
