@@ -12,11 +12,15 @@ public struct ListenerPolicy: Sendable {
     public var autoIDPrefix: String
     /// `max_topic_alias` of the listener: Topic Alias Maximum announced to v5 clients.
     public var maxTopicAlias: Int
+    /// Password file, ACL and anonymous access of this listener (shared by all listeners
+    /// without `per_listener_settings`).
+    public var security: SecurityPolicy
 
     public init(port: Int, allowAnonymous: Bool = true, allowZeroLengthClientID: Bool = true, autoIDPrefix: String = "auto-",
-                maxTopicAlias: Int = 10) {
+                maxTopicAlias: Int = 10, security: SecurityPolicy? = nil) {
         self.port = port
         self.maxTopicAlias = maxTopicAlias
+        self.security = security ?? SecurityPolicy(allowAnonymous: allowAnonymous)
         self.allowAnonymous = allowAnonymous
         self.allowZeroLengthClientID = allowZeroLengthClientID
         self.autoIDPrefix = autoIDPrefix
@@ -31,6 +35,8 @@ public final class Broker: @unchecked Sendable {
     public let log: BrokerLog
     public let subscriptions = SubscriptionTree()
     public let retained = RetainedStore()
+    /// Brute-force and connection-rate defence, per remote address.
+    public let connectionGuard: ConnectionGuard
     /// One context per event loop (set in init; LoopContext needs `self`, hence var).
     private(set) var loops: [LoopContext] = []
     private var loopIndexByID: [ObjectIdentifier: Int] = [:]
@@ -43,6 +49,7 @@ public final class Broker: @unchecked Sendable {
         precondition(!eventLoops.isEmpty)
         self.configuration = configuration
         self.log = log
+        self.connectionGuard = ConnectionGuard(configuration: configuration)
         for (index, loop) in eventLoops.enumerated() {
             loopIndexByID[ObjectIdentifier(loop)] = index
         }
@@ -98,7 +105,16 @@ public final class Broker: @unchecked Sendable {
             if let old = existing.connection {
                 old.takenOver()
             }
-            if existing === session {
+            if existing === session && !existing.persistsOffline {
+                // The taken-over connection's session was to end with it (3.1.1 clean session 1, v5
+                // expiry 0) [MQTT-3.1.2-6]: it ends now (will included) and Clean Start 0 finds none.
+                let fresh = Session(clientID: clientID, loopIndex: loop.index)
+                self.registryLock.withLock {
+                    if self.sessions[clientID] === existing { self.sessions[clientID] = fresh }
+                }
+                self.endSession(existing)
+                loop.eventLoop.execute { connection.attach(fresh, sessionPresent: false) }
+            } else if existing === session {
                 existing.cancelTimers()
                 existing.move(toLoop: loop.index)
                 loop.eventLoop.execute { connection.attach(session, sessionPresent: true) }

@@ -21,27 +21,41 @@ public struct ListenerPlan: Sendable {
     public static func resolve(configuration: BrokerConfiguration, commandLinePorts: [Int]) throws -> [ListenerPlan] {
         var plans: [ListenerPlan] = []
         let global = configuration.security
-        func localOnly(port: Int, index: Int) {
-            let policy = ListenerPolicy(port: port, allowAnonymous: global.allowAnonymous ?? true,
-                                        allowZeroLengthClientID: global.allowZeroLengthClientID, autoIDPrefix: global.autoIDPrefix)
+        // Without per_listener_settings every listener shares one policy (one password file
+        // and ACL, loaded once); anonymous access still follows each listener's defaults.
+        var sharedPolicies: [Bool: SecurityPolicy] = [:]
+        func securityPolicy(_ settings: SecuritySettings, allowAnonymous: Bool, shared: Bool) throws -> SecurityPolicy {
+            if shared, let existing = sharedPolicies[allowAnonymous] { return existing }
+            let policy = try SecurityPolicy(settings: settings, allowAnonymous: allowAnonymous)
+            if shared { sharedPolicies[allowAnonymous] = policy }
+            return policy
+        }
+        func localOnly(port: Int, index: Int) throws {
+            let anonymous = global.allowAnonymous ?? true
+            let policy = ListenerPolicy(port: port, allowAnonymous: anonymous,
+                                        allowZeroLengthClientID: global.allowZeroLengthClientID, autoIDPrefix: global.autoIDPrefix,
+                                        security: try securityPolicy(global, allowAnonymous: anonymous, shared: true))
             plans.append(ListenerPlan(endpoint: .tcp(host: "127.0.0.1", port: port), policy: policy, maxConnections: -1, listenerIndex: index))
             plans.append(ListenerPlan(endpoint: .tcp(host: "::1", port: port), policy: policy, maxConnections: -1, listenerIndex: index))
         }
         var index = 0
         for port in commandLinePorts {
-            localOnly(port: port, index: index)
+            try localOnly(port: port, index: index)
             index += 1
         }
         if configuration.listeners.isEmpty && commandLinePorts.isEmpty {
-            localOnly(port: 1883, index: index)
+            try localOnly(port: 1883, index: index)
             return plans
         }
         for listener in configuration.listeners {
             defer { index += 1 }
             let security = configuration.security(for: listener)
-            let policy = ListenerPolicy(port: listener.port, allowAnonymous: security.allowAnonymous ?? false,
+            let anonymous = security.allowAnonymous ?? false
+            let policy = ListenerPolicy(port: listener.port, allowAnonymous: anonymous,
                                         allowZeroLengthClientID: security.allowZeroLengthClientID,
-                                        autoIDPrefix: security.autoIDPrefix, maxTopicAlias: listener.maxTopicAlias)
+                                        autoIDPrefix: security.autoIDPrefix, maxTopicAlias: listener.maxTopicAlias,
+                                        security: try securityPolicy(security, allowAnonymous: anonymous,
+                                                                     shared: !configuration.perListenerSettings))
             if listener.protocolName != "mqtt" {
                 throw ConfigError(file: listener.source.file, line: listener.source.line,
                                   message: "protocol \(listener.protocolName) listeners are not supported yet")

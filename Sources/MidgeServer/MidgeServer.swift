@@ -106,6 +106,21 @@ public final class MidgeServer: @unchecked Sendable {
         return bootstrap
     }
 
+    /// SIGHUP: re-reads every password file and ACL. A file that fails keeps its previous
+    /// state (logged); connections stay up and clients are re-checked on their next operation.
+    public func reloadSecurity() {
+        var seen = Set<ObjectIdentifier>()
+        for plan in plans where seen.insert(ObjectIdentifier(plan.policy.security)).inserted {
+            let security = plan.policy.security
+            guard security.settings.passwordFile != nil || security.settings.aclFile != nil else { continue }
+            if let error = security.reload() {
+                broker.log.error("Error: \(error); keeping the previous password and ACL rules.")
+            } else {
+                broker.log.notice("Reloaded \([security.settings.passwordFile, security.settings.aclFile].compactMap { $0 }.joined(separator: " and ")).")
+            }
+        }
+    }
+
     /// Stops listening, closes every connection, stops the threads.
     public func shutdown() {
         for channel in channels { try? channel.close().wait() }

@@ -19,7 +19,9 @@ public final class TestBroker: @unchecked Sendable {
         var configuration = BrokerConfiguration.defaults
         configure(&configuration)
         if configuration.listeners.isEmpty {
-            var listener = ListenerConfiguration(port: 0, bindAddress: "127.0.0.1")
+            // The listener inherits `configuration.security` (allow_zero_length_clientid,
+            // auto_id_prefix) so tests can set them there; `allowAnonymous` decides anonymous access.
+            var listener = ListenerConfiguration(port: 0, bindAddress: "127.0.0.1", security: configuration.security)
             listener.security.allowAnonymous = allowAnonymous
             configuration.listeners = [listener]
             configuration.perListenerSettings = true

@@ -92,6 +92,15 @@ struct BrokerCommand: ParsableCommand {
             sources.append(source)
         }
         signal(SIGPIPE, SIG_IGN)
+        // SIGHUP reloads the password and ACL files, as in Mosquitto.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler {
+            log.notice("Reloading config.")
+            server.reloadSecurity()
+        }
+        hangup.resume()
+        sources.append(hangup)
         stop.wait()
         log.notice("\(Self.versionString) terminating")
         server.shutdown()

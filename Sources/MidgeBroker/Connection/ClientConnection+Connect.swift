@@ -29,7 +29,26 @@ extension ClientConnection {
             refuse(.badAuthenticationMethod, "enhanced authentication is not supported")
             return
         }
-        if connect.username == nil && !policy.allowAnonymous {
+        let address = remoteHost
+        switch broker.connectionGuard.admit(address) {
+        case .banned(let remaining)?:
+            refuse(.banned, "address \(address) is banned for \(remaining) s after repeated failed logins")
+            return
+        case .rateExceeded?:
+            refuse(.connectionRateExceeded, "connection rate from \(address) exceeded")
+            return
+        case nil:
+            break
+        }
+        switch policy.security.authenticate(username: connect.username, password: connect.password) {
+        case .accepted:
+            broker.connectionGuard.recordSuccess(address)
+        case .badCredentials:
+            loginFailed(address)
+            refuse(.badUserNameOrPassword, "bad user name or password")
+            return
+        case .notAuthorized:
+            loginFailed(address)
             refuse(.notAuthorized, "not authorised")
             return
         }
@@ -87,6 +106,21 @@ extension ClientConnection {
         broker.openSession(clientID: clientID, cleanStart: cleanStart, for: self)
     }
 
+    /// The peer's address without its port (brute-force accounting is per address).
+    var remoteHost: String {
+        let address = transport.remoteAddress
+        guard let colon = address.lastIndex(of: ":") else { return address }
+        return String(address[..<colon])
+    }
+
+    private func loginFailed(_ address: String) {
+        if let banned = broker.connectionGuard.recordFailure(address) {
+            log.warning("Address \(address) banned for \(banned) s after repeated failed logins (last as '\(username ?? "")').")
+        } else {
+            log.notice("Failed login from \(address) as '\(username ?? "")' (client \(logName)).")
+        }
+    }
+
     /// The broker's Receive Maximum: unacknowledged QoS 2 PUBLISHes a v5 client may have open.
     var inboundReceiveMaximum: Int {
         let limit = configuration.maxInflightMessages
@@ -119,12 +153,17 @@ extension ClientConnection {
         session.connection = self
         session.protocolVersion = version
         session.expiryInterval = connectSessionExpiry
+        session.username = username
+        session.security = policy.security
         session.setOnline(true)
         broker.noteConnected(1)
         state = .connected
 
         log.debug("Sending CONNACK to \(clientID) (\(sessionPresent ? 1 : 0), 0)")
-        send(.connack(ConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: pendingConnAckProperties)))
+        // MQTT 3.1 has no Session Present flag (that CONNACK byte is reserved), so it stays 0 for 3.1
+        // clients even when their session is resumed, as in Mosquitto.
+        send(.connack(ConnAckPacket(sessionPresent: sessionPresent && version != .v3_1, reasonCode: .success,
+                                    properties: pendingConnAckProperties)))
         if configuration.connectionMessages {
             let protocolTag: Int = version == .v5 ? 5 : version == .v3_1_1 ? 2 : 1
             var line = "New client connected from \(transport.remoteAddress) as \(clientID) (p\(protocolTag), c\(cleanStart ? 1 : 0), k\(keepAlive)"

@@ -5,6 +5,11 @@ import NIOCore
 extension ClientConnection {
     func handlePublish(_ packet: PublishPacket) {
         guard let session else { return }
+        if !packet.properties.subscriptionIdentifiers.isEmpty {
+            // A PUBLISH from a client MUST NOT contain a Subscription Identifier [MQTT-3.3.4-6].
+            protocolError("PUBLISH with a subscription identifier")
+            return
+        }
         var topic = packet.topic
         if version == .v5, let alias = packet.properties.topicAlias {
             // An alias above the Topic Alias Maximum we announced is invalid [MQTT-3.3.2-9].
@@ -48,8 +53,10 @@ extension ClientConnection {
         if sizeLimit > 0 && packet.payload.readableBytes > sizeLimit {
             // message_size_limit: not forwarded, but the QoS flow completes (Mosquitto's behaviour).
             reason = .implementationSpecificError
-        } else if topic.hasPrefix("$SYS") {
-            // Clients may not publish into the broker's own $SYS tree.
+        } else if topic.hasPrefix("$SYS") || !session.allows(.write, topic) {
+            // Denied by the ACL (and clients never publish into the broker's own $SYS tree):
+            // v5 QoS 1/2 get 0x87; v3 gets its acknowledgement and the message is dropped.
+            log.debug("Denied PUBLISH from \(clientID) (d\(packet.dup ? 1 : 0), q\(packet.qos.rawValue), r\(packet.retain ? 1 : 0), m\(packet.packetID), '\(topic)', ... (\(packet.payload.readableBytes) bytes))")
             reason = .notAuthorized
         } else {
             let message = Message(topic: topic, payload: packet.payload, qos: packet.qos, retain: packet.retain,
@@ -126,8 +133,9 @@ extension ClientConnection {
             session?.expiryInterval = expiry
         }
         receivedDisconnect = true
-        // A normal DISCONNECT discards the will [MQTT-3.1.2-10]; v5 0x04 asks for it [MQTT-3.14.4-3].
-        let publishWill = version == .v5 && disconnect.reasonCode == .disconnectWithWillMessage
+        // Only a DISCONNECT with 0x00 (v3: any DISCONNECT) discards the will [MQTT-3.1.2-10]
+        // [MQTT-3.14.4-3]; 0x04 asks for it, and so does any error reason (spec 3.1.2.5).
+        let publishWill = version == .v5 && disconnect.reasonCode != .normalDisconnection
         log.notice("Client \(clientID) disconnected.")
         finish(publishWill: publishWill)
         transport.close()

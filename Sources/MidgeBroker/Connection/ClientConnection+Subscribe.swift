@@ -19,6 +19,12 @@ extension ClientConnection {
                 codes.append(.topicFilterInvalid)
                 continue
             }
+            if !session.allows(.subscribe, shared?.filter ?? filter) {
+                // Not granted by the ACL: 0x87 (v5), 0x80 Failure (3.1.1).
+                log.debug("Denied SUBSCRIBE from \(clientID) to \(filter)")
+                codes.append(.notAuthorized)
+                continue
+            }
             let subscription = Subscription(session: session, filter: filter, options: request.options, identifier: identifier)
             let existed = broker.subscriptions.subscribe(subscription)
             session.subscriptions[filter] = subscription

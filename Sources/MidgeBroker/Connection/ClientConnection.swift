@@ -278,7 +278,11 @@ public final class ClientConnection {
         broker.noteConnected(-1)
         guard session.connection === self else { return }
         session.connection = nil
-        let will = publishWill ? self.will : nil
+        var will = publishWill ? self.will : nil
+        if let pending = will, !session.allows(.write, pending.topic) {
+            log.notice("Denied will of \(clientID) on '\(pending.topic)' (ACL).")
+            will = nil
+        }
         self.will = nil
         broker.sessionDisconnected(session, will: will, willDelay: willDelay, sessionContinues: sessionContinues)
         context.flushDirty()

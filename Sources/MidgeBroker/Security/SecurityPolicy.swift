@@ -29,10 +29,18 @@ public final class SecurityPolicy: @unchecked Sendable {
         self.allowAnonymous = allowAnonymous
         passwords = try settings.passwordFile.map { try PasswordFile.load(path: $0) }
         acl = try settings.aclFile.map { try AccessControlList.load(path: $0) }
+        hasACLFlag.store(acl != nil, ordering: .relaxed)
+    }
+
+    /// A policy with no files: anonymous access as given, every topic allowed.
+    public convenience init(allowAnonymous: Bool) {
+        try! self.init(settings: SecuritySettings(allowAnonymous: allowAnonymous), allowAnonymous: allowAnonymous)
     }
 
     public var generation: Int { generationCounter.load(ordering: .acquiring) }
-    public var hasACL: Bool { lock.withLock { acl != nil } }
+    /// Whether an ACL is loaded (read on every delivery: an atomic, not the lock).
+    public var hasACL: Bool { hasACLFlag.load(ordering: .relaxed) }
+    private let hasACLFlag = ManagedAtomic<Bool>(false)
 
     /// Re-reads both files; on error keeps what it had and returns the error.
     @discardableResult
@@ -44,6 +52,7 @@ public final class SecurityPolicy: @unchecked Sendable {
                 passwords = newPasswords
                 acl = newACL
             }
+            hasACLFlag.store(newACL != nil, ordering: .relaxed)
             generationCounter.wrappingIncrement(ordering: .releasing)
             return nil
         } catch let error as ConfigError {

@@ -8,6 +8,8 @@ extension Session {
     /// Hands one routed message to this session. On the session's loop.
     func deliver(_ delivery: Delivery, broker: Broker, context: LoopContext) {
         guard !isEnded else { return }
+        // Read access, at the time of publication (live and retained messages alike).
+        guard allows(.read, delivery.message.topic) else { return }
         if let connection, connection.isAttached {
             if delivery.qos == .atMostOnce {
                 connection.sendPublish(delivery, packetID: 0, dup: false)
@@ -40,7 +42,9 @@ extension Session {
             broker.log.debug("Outgoing messages are being dropped for client \(clientID).")
             return
         }
-        if configuration.maxQueuedBytes > 0 && queuedBytes + size > configuration.maxQueuedBytes {
+        // Like Mosquitto (db__ready_for_queue): a message is queued while the queued payload
+        // bytes are below the limit; "once this limit has been reached" the rest is dropped.
+        if configuration.maxQueuedBytes > 0 && queuedBytes >= configuration.maxQueuedBytes {
             broker.log.debug("Outgoing messages are being dropped for client \(clientID).")
             return
         }

@@ -59,6 +59,17 @@ public final class Session: @unchecked Sendable {
     var willTask: Scheduled<Void>?
     weak var connection: ClientConnection?
     var isEnded = false
+    /// Who the client authenticated as, and the rules that apply to it (read access is checked
+    /// on every delivery, cached per topic).
+    var username: String?
+    var security: SecurityPolicy?
+    var access = AccessCache()
+
+    /// Whether the ACL lets this client do `operation` on `topic` (cached).
+    func allows(_ operation: AccessControlList.Operation, _ topic: String) -> Bool {
+        guard let security, security.hasACL else { return true }
+        return access.allows(operation, topic: topic, policy: security, clientID: clientID, username: username)
+    }
 
     init(clientID: String, loopIndex: Int) {
         self.clientID = clientID
