@@ -20,9 +20,10 @@ extension ClientConnection {
                 continue
             }
             if !session.allows(.subscribe, shared?.filter ?? filter) {
-                // Not granted by the ACL: 0x87 (v5), 0x80 Failure (3.1.1).
+                // Not granted by the ACL: 0x80 in both versions (3.1.1 Failure, v5 Unspecified
+                // error), which the Paho interoperability suite expects for v5 too.
                 log.debug("Denied SUBSCRIBE from \(clientID) to \(filter)")
-                codes.append(.notAuthorized)
+                codes.append(.unspecifiedError)
                 continue
             }
             let subscription = Subscription(session: session, filter: filter, options: request.options, identifier: identifier)
