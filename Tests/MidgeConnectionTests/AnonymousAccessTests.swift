@@ -1,0 +1,70 @@
+import MQTTCodec
+import MidgeClient
+import MidgeTestSupport
+import NIOCore
+import XCTest
+
+/// `allow_anonymous false`: a client without a user name is refused (3.1/3.1.1: CONNACK 0x05,
+/// 5.0: CONNACK 0x87), and a refused CONNACK never reports a session.
+final class AnonymousAccessTests: XCTestCase {
+    var broker: TestBroker!
+
+    override func setUpWithError() throws { broker = try startBroker(allowAnonymous: false) }
+
+    func testAnonymousV3ClientRefusedWithReturnCode5() async throws {
+        for version in [ProtocolVersion.v3_1, .v3_1_1] {
+            let raw = try await RawConnection.connect(broker)
+            try await raw.send(connectBytes("anon-\(version.rawValue)", version))
+            let (bytes, closed) = await raw.readUntilClose(timeout: 2)
+            // [MQTT-3.2.2-5] (3.1.1) a refused CONNACK, then close.
+            XCTAssertEqual(bytes, [0x20, 0x02, 0x00, 0x05], "\(version): \(hex(bytes))")
+            XCTAssertTrue(closed, "\(version): connection must close after a refusal")
+            await raw.close()
+        }
+        XCTAssertEqual(broker.broker.sessionCount, 0)
+    }
+
+    func testAnonymousV5ClientRefusedWithNotAuthorized() async throws {
+        let (client, connack) = try await broker.connect("anon-5")
+        XCTAssertEqual(connack.reasonCode, .notAuthorized)
+        XCTAssertFalse(connack.sessionPresent)
+        // [MQTT-3.2.2-7] A non-zero reason code: the server closes the connection.
+        await expectDisconnect(client, reason: nil, "after CONNACK 0x87")
+        XCTAssertEqual(broker.broker.sessionCount, 0)
+    }
+
+    func testClientWithUserNameIsAccepted() async throws {
+        for version in [ProtocolVersion.v3_1, .v3_1_1, .v5] {
+            let (client, connack) = try await broker.connect("user-\(version.rawValue)", version: version, username: "alice")
+            XCTAssertEqual(connack.reasonCode, .success, "\(version)")
+            try await disconnect(client)
+        }
+    }
+
+    func testRefusedConnAckHasSessionPresentZero() async throws {
+        // [MQTT-3.2.2-4] (3.1.1) / [MQTT-3.2.2-6] (5.0): a refusing CONNACK has Session Present 0,
+        // even when a stored session exists; the stored session is left alone.
+        let (v3, _) = try await connectAccepted(broker, "stored-3", version: .v3_1_1, cleanStart: false, username: "bob")
+        try await disconnect(v3)
+        let raw = try await RawConnection.connect(broker)
+        try await raw.send(connectBytes("stored-3", .v3_1_1, cleanStart: false))
+        let (bytes, _) = await raw.readUntilClose(timeout: 2)
+        XCTAssertEqual(bytes, [0x20, 0x02, 0x00, 0x05], hex(bytes))
+        await raw.close()
+
+        let (v5, _) = try await connectAccepted(broker, "stored-5", cleanStart: false, username: "bob", sessionExpiry: 60)
+        try await disconnect(v5)
+        let (refused, connack) = try await broker.connect("stored-5", cleanStart: false, properties: sessionExpiry(60))
+        XCTAssertEqual(connack.reasonCode, .notAuthorized)
+        XCTAssertFalse(connack.sessionPresent)
+        await expectClose(refused)
+
+        // The refused attempts did not disturb the stored sessions.
+        let (back, backAck) = try await connectAccepted(broker, "stored-5", cleanStart: false, username: "bob", sessionExpiry: 60)
+        XCTAssertTrue(backAck.sessionPresent)
+        try await disconnect(back)
+        let (back3, back3Ack) = try await connectAccepted(broker, "stored-3", version: .v3_1_1, cleanStart: false, username: "bob")
+        XCTAssertTrue(back3Ack.sessionPresent)
+        try await disconnect(back3)
+    }
+}
