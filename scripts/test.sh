@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Runs every test of the package: installs what the tests need when it is missing
+# (Debian packages mosquitto + mosquitto-clients, the pip package paho-mqtt for the
+# `python3` on PATH), then `swift build` (debug: the `midge` binary the interop tests
+# start) and `swift test "$@"` (e.g. scripts/test.sh --filter Interop).
+# Exit code: swift test's (or the failing setup/build step's).
+# Used as is by CI (.ci/run): CI=true, no stdin, root.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+# --- privileges --------------------------------------------------------------------
+# as_root CMD...: run as root (directly when root, else through sudo when it exists).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "error: need root (or sudo) to run: $*" >&2
+        return 1
+    fi
+}
+
+# --- Debian packages -----------------------------------------------------------------
+deb_installed() {
+    # true when the Debian package is installed (falls back to "its command exists")
+    local pkg=$1 cmd=$2
+    if command -v dpkg-query >/dev/null 2>&1; then
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'
+    else
+        command -v "$cmd" >/dev/null 2>&1
+    fi
+}
+
+missing=()
+deb_installed mosquitto mosquitto || missing+=(mosquitto)
+deb_installed mosquitto-clients mosquitto_sub || missing+=(mosquitto-clients)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+command -v stdbuf >/dev/null 2>&1 || missing+=(coreutils)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+        echo "error: missing Debian packages (${missing[*]}) and not root, no sudo: install them first" >&2
+        exit 1
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    # Mosquitto processes running before the install: only ones started by the
+    # install itself (its service) are stopped below.
+    before_pids=" $(pgrep -x mosquitto 2>/dev/null | tr '\n' ' ' || true) "
+    # Keep the package's init script from starting a broker on port 1883 at all
+    # (the standard policy-rc.d mechanism), unless the machine already has a policy.
+    policy_created=false
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        if printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null 2>&1 &&
+           as_root chmod 755 /usr/sbin/policy-rc.d; then
+            policy_created=true
+        fi
+    fi
+    install_rc=0
+    (
+        export DEBIAN_FRONTEND=noninteractive
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    ) </dev/null || install_rc=$?
+    if [ "$policy_created" = true ]; then
+        as_root rm -f /usr/sbin/policy-rc.d
+    fi
+    if [ "$install_rc" -ne 0 ]; then
+        echo "error: apt-get install ${missing[*]} failed ($install_rc)" >&2
+        exit "$install_rc"
+    fi
+    # Stop the mosquitto service if the install started one anyway.
+    if [[ " ${missing[*]} " == *" mosquitto "* ]]; then
+        if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+            as_root systemctl stop mosquitto >/dev/null 2>&1 || true
+            as_root systemctl disable mosquitto >/dev/null 2>&1 || true
+        elif [ -x /etc/init.d/mosquitto ]; then
+            as_root /etc/init.d/mosquitto stop >/dev/null 2>&1 || true
+        fi
+        for pid in $(pgrep -x mosquitto 2>/dev/null || true); do
+            if [[ "$before_pids" != *" $pid "* ]]; then
+                say "stopping mosquitto service process $pid started by the install"
+                as_root kill "$pid" 2>/dev/null || true
+            fi
+        done
+    fi
+else
+    say "Debian packages present: mosquitto, mosquitto-clients"
+fi
+
+# --- Python peer: paho-mqtt 2.x ----------------------------------------------------------
+paho_ok() {
+    python3 -c 'import sys, paho.mqtt; sys.exit(0 if int(paho.mqtt.__version__.split(".")[0]) >= 2 else 1)' >/dev/null 2>&1
+}
+if paho_ok; then
+    say "paho-mqtt present for $(command -v python3)"
+else
+    say "installing paho-mqtt (>=2) for $(command -v python3)"
+    export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_NO_INPUT=1
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        python3 -m ensurepip --upgrade </dev/null || true
+    fi
+    pip_log=$(mktemp)
+    if ! python3 -m pip install --quiet --upgrade 'paho-mqtt>=2' </dev/null >"$pip_log" 2>&1; then
+        if grep -q externally-managed "$pip_log"; then
+            # Debian's own python3 (PEP 668): install for this interpreter all the same
+            python3 -m pip install --quiet --upgrade --break-system-packages 'paho-mqtt>=2' </dev/null
+        else
+            cat "$pip_log" >&2
+            rm -f "$pip_log"
+            echo "error: pip install paho-mqtt failed" >&2
+            exit 1
+        fi
+    fi
+    rm -f "$pip_log"
+    if ! paho_ok; then
+        echo "error: paho-mqtt 2.x still not importable by $(command -v python3)" >&2
+        exit 1
+    fi
+fi
+
+# --- build and test ------------------------------------------------------------------------
+say "swift build (debug)"
+swift build
+
+say "swift test $*"
+set +e
+swift test "$@"
+rc=$?
+set -e
+say "swift test exited with $rc"
+exit "$rc"
