@@ -116,7 +116,7 @@ public final class Broker: @unchecked Sendable {
                 loop.eventLoop.execute { connection.attach(fresh, sessionPresent: false) }
             } else if existing === session {
                 existing.cancelTimers()
-                existing.move(toLoop: loop.index)
+                owner.move(existing, to: loop.index)
                 loop.eventLoop.execute { connection.attach(session, sessionPresent: true) }
             } else {
                 self.endSession(existing)

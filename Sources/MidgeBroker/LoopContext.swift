@@ -27,15 +27,43 @@ final class LoopContext: @unchecked Sendable {
         self.outgoing = Array(repeating: [], count: loopCount)
     }
 
-    /// From any thread: queue deliveries for this loop.
+    /// From any thread: queue deliveries for this loop. A delivery whose session has moved to
+    /// another loop since the router looked (the move happens under this lock, see `move`) goes
+    /// on to that loop instead, so that it cannot overtake or be overtaken by the deliveries
+    /// routed after the move [MQTT-4.6.0-5].
     func enqueue(_ deliveries: [Delivery]) {
+        var moved: [Delivery] = []
         let schedule: Bool = inboxLock.withLock {
-            inbox.append(contentsOf: deliveries)
-            if drainScheduled { return false }
+            for delivery in deliveries {
+                if delivery.session.loopIndex == index { inbox.append(delivery) } else { moved.append(delivery) }
+            }
+            if inbox.isEmpty || drainScheduled { return false }
             drainScheduled = true
             return true
         }
         if schedule { eventLoop.execute { self.drain() } }
+        for delivery in moved { broker.context(index: delivery.session.loopIndex).enqueue([delivery]) }
+    }
+
+    /// On this loop, which owns `session` (offline or just taken over): moves it to loop
+    /// `target`. Deliveries for it still waiting in this loop's inbox are handed to it first
+    /// (queued in the session), atomically with the move, so that none of them arrives after a
+    /// delivery routed to the new loop [MQTT-4.6.0-5].
+    func move(_ session: Session, to target: Int) {
+        inboxLock.withLock {
+            if !inbox.isEmpty {
+                var remaining: [Delivery] = []
+                for delivery in inbox {
+                    if delivery.session === session {
+                        session.deliver(delivery, broker: broker, context: self)
+                    } else {
+                        remaining.append(delivery)
+                    }
+                }
+                inbox = remaining
+            }
+            session.move(toLoop: target)
+        }
     }
 
     private func drain() {
