@@ -15,7 +15,7 @@ extension Session {
                 connection.sendPublish(delivery, packetID: 0, dup: false)
                 return
             }
-            if queue.isEmpty && hasWindow(for: delivery, connection: connection) {
+            if queue.isEmpty && pendingResends == 0 && hasWindow(for: delivery, connection: connection) {
                 sendNew(delivery, via: connection)
             } else {
                 enqueue(delivery, broker: broker)
@@ -29,7 +29,7 @@ extension Session {
     }
 
     private func hasWindow(for delivery: Delivery, connection: ClientConnection) -> Bool {
-        if inflight.count >= connection.outboundWindow { return false }
+        if inflight.count - pendingResends >= connection.outboundWindow { return false }
         let byteLimit = connection.broker.configuration.maxInflightBytes
         if byteLimit > 0 && inflightBytes > 0 && inflightBytes + delivery.message.payload.readableBytes > byteLimit { return false }
         return true
@@ -65,9 +65,23 @@ extension Session {
         }
     }
 
-    /// Fills the inflight window from the queue, oldest first.
+    /// Fills the inflight window: first the resends held back at reconnect, then the queue,
+    /// oldest first.
     func pump() {
         guard let connection, connection.isAttached else { return }
+        if pendingResends > 0 {
+            // Ids first: a resend that cannot be sent completes (removes) its entry.
+            let waiting = inflight.filter { $0.value.awaitingResend }.map(\.key)
+            for packetID in waiting {
+                guard inflight.count - pendingResends < connection.outboundWindow else { return }
+                guard var entry = inflight[packetID] else { continue }
+                entry.awaitingResend = false
+                inflight[packetID] = entry
+                pendingResends -= 1
+                resend(packetID, entry, via: connection)
+            }
+            if pendingResends > 0 { return }
+        }
         let now = NIODeadline.now()
         while let next = queue.first {
             if next.qos != .atMostOnce && !hasWindow(for: next, connection: connection) { break }
@@ -88,24 +102,42 @@ extension Session {
     func completeOutbound(_ packetID: UInt16) -> Bool {
         guard let entry = inflight.removeValue(forKey: packetID) else { return false }
         inflightBytes -= entry.size
+        if entry.awaitingResend { pendingResends -= 1 }
         return true
     }
 
     /// On reconnect to a persistent session: resend unacknowledged PUBLISH packets with DUP set
     /// and PUBREL for those already PUBREC'd, in their original order [MQTT-4.4.0-1] [MQTT-4.6.0-1],
     /// then send what was queued.
+    /// No more are resent at once than the new connection's Receive Maximum allows
+    /// [MQTT-3.3.4-9]; the rest follow as acknowledgements free the window.
     func resume(via connection: ClientConnection) {
-        for (packetID, entry) in inflight {
-            switch entry.stage {
-            case .awaitingPubComp:
-                connection.sendAck(.pubrel(PubAckPacket(packetID: packetID)))
-            case .awaitingPubAck, .awaitingPubRec:
-                let delivery = Delivery(session: self, message: entry.message, qos: entry.qos, retain: entry.retain,
-                                        subscriptionIDs: entry.subscriptionIDs)
-                if !connection.sendPublish(delivery, packetID: packetID, dup: true) { completeOutbound(packetID) }
+        pendingResends = 0
+        var sent = 0
+        for index in inflight.values.indices {
+            if sent < connection.outboundWindow {
+                inflight.values[index].awaitingResend = false
+                sent += 1
+            } else {
+                inflight.values[index].awaitingResend = true
+                pendingResends += 1
             }
         }
+        for (packetID, entry) in inflight where !entry.awaitingResend {
+            resend(packetID, entry, via: connection)
+        }
         pump()
+    }
+
+    private func resend(_ packetID: UInt16, _ entry: InflightMessage, via connection: ClientConnection) {
+        switch entry.stage {
+        case .awaitingPubComp:
+            connection.sendAck(.pubrel(PubAckPacket(packetID: packetID)))
+        case .awaitingPubAck, .awaitingPubRec:
+            let delivery = Delivery(session: self, message: entry.message, qos: entry.qos, retain: entry.retain,
+                                    subscriptionIDs: entry.subscriptionIDs)
+            if !connection.sendPublish(delivery, packetID: packetID, dup: true) { completeOutbound(packetID) }
+        }
     }
 
     func cancelTimers() {

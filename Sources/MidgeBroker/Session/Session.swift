@@ -22,6 +22,8 @@ struct InflightMessage {
     let retain: Bool
     let subscriptionIDs: [Int]
     var stage: Stage
+    /// Not yet resent on the current connection (its Receive Maximum was full at reconnect).
+    var awaitingResend = false
     var size: Int { message.payload.readableBytes }
 }
 
@@ -46,6 +48,8 @@ public final class Session: @unchecked Sendable {
     public internal(set) var subscriptions: [String: Subscription] = [:]
     var inflight: OrderedDictionary<UInt16, InflightMessage> = [:]
     var inflightBytes = 0
+    /// How many inflight entries wait to be resent (they do not count against the window).
+    var pendingResends = 0
     var queue: Deque<Delivery> = []
     var queuedBytes = 0
     /// Packet ids of inbound QoS 2 messages received but not yet released (PUBREL) [MQTT-4.3.3-?]:
