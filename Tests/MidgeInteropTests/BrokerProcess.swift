@@ -32,9 +32,10 @@ final class BrokerProcess {
     ///     privileges to user `mosquitto` before reading some files.
     ///   - extraFiles: more files (name → contents, e.g. an ACL file) written next to the
     ///     config; `{DIR}` in the config is replaced by their folder.
-    init(arguments: [String] = [], config: String? = nil, extraFiles: [String: String] = [:],
+    ///   - binary: the broker executable, instead of `$MIDGE_BROKER` / `midge` (e.g. "/usr/sbin/mosquitto").
+    init(binary: String? = nil, arguments: [String] = [], config: String? = nil, extraFiles: [String: String] = [:],
          startupTimeout: TimeInterval = 10) throws {
-        binary = try BrokerProcess.locateBinary()
+        self.binary = try binary ?? BrokerProcess.locateBinary()
         var lastError: Error?
         // A free port is found by binding port 0 and closing the socket again; another
         // process could grab it in between, so retry a few times on "address in use".
@@ -56,7 +57,7 @@ final class BrokerProcess {
                 args = ["-p", String(port)]
             }
             args += arguments
-            let p = try ManagedProcess(executable: binary, arguments: args, directory: dir,
+            let p = try ManagedProcess(executable: self.binary, arguments: args, directory: dir,
                                        name: "broker", mergeOutput: true)
             switch BrokerProcess.waitUntilListening(p, port: port, timeout: startupTimeout) {
             case .ready:
@@ -105,6 +106,11 @@ final class BrokerProcess {
             if let path = Executables.find(override) { return path }
             throw InteropError.executableNotFound("MIDGE_BROKER=\(override) is not an executable file")
         }
+        return try locateMidge()
+    }
+
+    /// The `midge` executable SwiftPM built beside the running test binary (searching upwards).
+    static func locateMidge() throws -> String {
         var starts: [URL] = []
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         if let arg0 = CommandLine.arguments.first, !arg0.isEmpty {

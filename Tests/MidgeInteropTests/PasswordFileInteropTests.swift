@@ -1,0 +1,84 @@
+import Foundation
+import XCTest
+
+/// Password files across implementations and reload on SIGHUP, with real processes: a file
+/// made by Debian's mosquitto_passwd works in `midge`, one made by `midge passwd` works in
+/// Debian's mosquitto, and `kill -HUP` lets a newly added user in without a restart.
+final class PasswordFileInteropTests: InteropTestCase {
+    private func config(passwordFile: String) -> String {
+        """
+        listener {PORT} 127.0.0.1
+        allow_anonymous false
+        password_file \(passwordFile)
+        """
+    }
+
+    /// mosquitto_pub with credentials; returns its result without asserting success.
+    private func publish(_ broker: BrokerProcess, user: String?, password: String?, version: String = "mqttv311") throws -> ProcessResult {
+        let pub = try Executables.require("mosquitto_pub", hint: "apt-get install mosquitto-clients")
+        var args = ["-h", broker.host, "-p", String(broker.port), "-V", version, "-q", "1", "-t", "lab/ciel", "-m", "51"]
+        if let user { args += ["-u", user] }
+        if let password { args += ["-P", password] }
+        return try ClientProcess.run(pub, args, timeout: 15, directory: workDir, name: "mosquitto_pub")
+    }
+
+    private func assertLab(_ broker: BrokerProcess, file: StaticString = #filePath, line: UInt = #line) throws {
+        for version in ["mqttv311", "mqttv5"] {
+            XCTAssertEqual(try publish(broker, user: "ciel", password: "ciel", version: version).exitCode, 0, brokerLog(broker), file: file, line: line)
+            XCTAssertEqual(try publish(broker, user: "robot", password: "robot", version: version).exitCode, 0, brokerLog(broker), file: file, line: line)
+            let wrong = try publish(broker, user: "ciel", password: "GreatJ0b", version: version)
+            XCTAssertNotEqual(wrong.exitCode, 0, "\(wrong)", file: file, line: line)
+            let anonymous = try publish(broker, user: nil, password: nil, version: version)
+            XCTAssertNotEqual(anonymous.exitCode, 0, "\(anonymous)", file: file, line: line)
+            XCTAssertTrue(anonymous.stderr.contains("not authorised") || anonymous.stdout.contains("not authorised")
+                          || anonymous.stderr.contains("Not authorized"), "\(anonymous)", file: file, line: line)
+        }
+    }
+
+    func testFileMadeByMosquittoPasswdIsAcceptedByMidge() throws {
+        let tool = try Executables.require("mosquitto_passwd", hint: "apt-get install mosquitto")
+        let path = workDir.appendingPathComponent("passwd").path
+        try ClientProcess.run(tool, ["-c", "-b", path, "ciel", "ciel"], directory: workDir)
+        try ClientProcess.run(tool, ["-H", "sha512", "-b", path, "robot", "robot"], directory: workDir)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        let broker = try startBroker(config: config(passwordFile: path))
+        try assertLab(broker)
+    }
+
+    func testFileMadeByMidgePasswdIsAcceptedByMosquitto() throws {
+        let midge = try BrokerProcess.locateMidge()
+        let path = workDir.appendingPathComponent("passwd").path
+        XCTAssertEqual(try ClientProcess.run(midge, ["passwd", "-c", "-b", path, "ciel", "ciel"], directory: workDir).exitCode, 0)
+        XCTAssertEqual(try ClientProcess.run(midge, ["passwd", "-b", path, "robot", "robot"], directory: workDir).exitCode, 0)
+        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+        XCTAssertEqual(mode, 0o600, "midge passwd creates the file with mode 0600")
+        // Debian's mosquitto drops to user mosquitto before reading it: make it readable.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        let mosquitto = try Executables.require("mosquitto", hint: "apt-get install mosquitto")
+        let broker = try BrokerProcess(binary: mosquitto, config: config(passwordFile: path))
+        defer { broker.stop() }
+        try assertLab(broker)
+    }
+
+    func testSighupReloadsThePasswordFileWithoutRestart() throws {
+        let midge = try BrokerProcess.locateMidge()
+        let path = workDir.appendingPathComponent("passwd").path
+        try ClientProcess.run(midge, ["passwd", "-c", "-b", path, "ciel", "ciel"], directory: workDir)
+        let broker = try startBroker(config: config(passwordFile: path))
+        let pid = broker.process.pid
+        XCTAssertNotEqual(try publish(broker, user: "robot", password: "robot").exitCode, 0, "robot is not in the file yet")
+        try ClientProcess.run(midge, ["passwd", "-b", path, "robot", "robot"], directory: workDir)
+        XCTAssertEqual(kill(pid, SIGHUP), 0)
+        var accepted = false
+        let deadline = Date().addingTimeInterval(10)
+        while !accepted && Date() < deadline {
+            accepted = try publish(broker, user: "robot", password: "robot").exitCode == 0
+            if !accepted { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        XCTAssertTrue(accepted, "robot still refused after SIGHUP\n\(brokerLog(broker))")
+        XCTAssertEqual(broker.process.pid, pid)
+        XCTAssertEqual(kill(pid, 0), 0, "the broker was not restarted")
+        XCTAssertTrue(broker.output.contains("Reloaded"), brokerLog(broker))
+        XCTAssertEqual(try publish(broker, user: "ciel", password: "ciel").exitCode, 0)
+    }
+}
