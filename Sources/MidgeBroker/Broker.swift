@@ -141,6 +141,8 @@ public final class Broker: @unchecked Sendable {
         for filter in session.subscriptions.keys { subscriptions.unsubscribe(session: session, filter: filter) }
         session.subscriptions.removeAll()
         session.queue.removeAll()
+        session.queuedBytes = 0
+        session.queuedQoS0 = 0
         session.inflight.removeAll()
         if let will = session.pendingWill {
             session.pendingWill = nil

@@ -46,6 +46,11 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
         context.fireChannelInactive()
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { connection?.transportBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let connection, !connection.clientID.isEmpty {
             broker.log.notice("Socket error on client \(connection.clientID), disconnecting.")
@@ -54,6 +59,8 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
     }
 
     // MARK: ConnectionTransport
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
 
     func write(_ buffer: ByteBuffer) {
         context?.write(wrapOutboundOut(buffer), promise: nil)

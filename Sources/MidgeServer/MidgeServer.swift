@@ -83,6 +83,9 @@ public final class MidgeServer: @unchecked Sendable {
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
+            // Above 1 MiB of unsent data a subscriber is "not writable": its messages wait in
+            // its session queue (bounded by max_queued_messages/bytes) instead of in memory without bound.
+            .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 65536))
             .childChannelInitializer { channel in
                 // max_connections: refuse (close) beyond the listener's limit.

@@ -299,6 +299,12 @@ public final class ClientConnection {
         transport.close()
     }
 
+    /// The peer caught up: send what waited in the session queue.
+    public func transportBecameWritable() {
+        guard state == .connected, let session else { return }
+        session.pump()
+    }
+
     // MARK: Keep alive
 
     /// Closes the connection when no packet arrives within 1.5 × Keep Alive [MQTT-3.1.2-24].

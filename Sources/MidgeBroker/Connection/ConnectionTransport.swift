@@ -7,6 +7,10 @@ public protocol ConnectionTransport: AnyObject {
     var allocator: ByteBufferAllocator { get }
     /// `address:port` of the peer, for log lines.
     var remoteAddress: String { get }
+    /// False while the peer reads slower than we write (the outbound buffer is above its high
+    /// water mark): deliveries then wait in the session's bounded queue. The transport calls
+    /// `ClientConnection.transportBecameWritable()` when it drains.
+    var isWritable: Bool { get }
     /// Queues bytes without flushing (the broker flushes once per loop tick).
     func write(_ buffer: ByteBuffer)
     func flush()

@@ -12,7 +12,14 @@ extension Session {
         guard allows(.read, delivery.message.topic) else { return }
         if let connection, connection.isAttached {
             if delivery.qos == .atMostOnce {
-                connection.sendPublish(delivery, packetID: 0, dup: false)
+                // A subscriber that reads slower than we write gets its QoS 0 messages queued
+                // (bounded), not buffered in memory without limit.
+                // QoS 0 is not held back by the QoS 1/2 window, but never overtakes QoS 0 still queued.
+                if queuedQoS0 == 0 && connection.transport.isWritable {
+                    connection.sendPublish(delivery, packetID: 0, dup: false)
+                } else {
+                    enqueue(delivery, broker: broker)
+                }
                 return
             }
             if queue.isEmpty && pendingResends == 0 && hasWindow(for: delivery, connection: connection) {
@@ -50,6 +57,7 @@ extension Session {
         }
         queue.append(delivery)
         queuedBytes += size
+        if delivery.qos == .atMostOnce { queuedQoS0 += 1 }
     }
 
     private func sendNew(_ delivery: Delivery, via connection: ClientConnection) {
@@ -84,9 +92,11 @@ extension Session {
         }
         let now = NIODeadline.now()
         while let next = queue.first {
+            if !connection.transport.isWritable { break }
             if next.qos != .atMostOnce && !hasWindow(for: next, connection: connection) { break }
             queue.removeFirst()
             queuedBytes -= next.message.payload.readableBytes
+            if next.qos == .atMostOnce { queuedQoS0 -= 1 }
             // Expired messages are dropped from the queue [MQTT-3.3.2-5].
             if next.message.isExpired(at: now) { continue }
             if next.qos == .atMostOnce {
