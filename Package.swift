@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .target(name: "MQTTCodec", dependencies: [
@@ -51,8 +52,21 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        .target(name: "MidgeBench", dependencies: [
+            "MQTTCodec",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
+        .target(name: "MidgeTools", dependencies: [
+            "MidgeClient", "MQTTCodec",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "DequeModule", package: "swift-collections"),
+        ]),
         .executableTarget(name: "midge", dependencies: [
-            "MidgeServer", "MidgeBroker", "MidgeClient",
+            "MidgeServer", "MidgeBroker", "MidgeClient", "MidgeBench", "MidgeTools",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MQTTCodecTests", dependencies: [
@@ -76,7 +90,14 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        .testTarget(name: "MidgeToolsTests", dependencies: [
+            "MidgeTools", "MidgeClient", "MidgeTestSupport", "MQTTCodec",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "MidgeInteropTests", dependencies: ["midge"]),
+        .testTarget(name: "MidgeBenchTests", dependencies: [
+            "MidgeBench", "MidgeTestSupport", "MQTTCodec",
+        ]),
         .testTarget(name: "MidgeClientTests", dependencies: [
             "MidgeClient", "MidgeTestSupport", "MQTTCodec",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -101,9 +101,19 @@ public final class MQTTClient: @unchecked Sendable {
     @discardableResult
     public func publish(_ topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false,
                         properties: Properties = .none) async throws -> PublishResult {
-        guard Topic.isValidName(topic) else { throw MQTTClientError.invalidArgument("Invalid publish topic '\(topic)', does it contain '+' or '#'?") }
+        try await enqueuePublish(topic, payload: payload, qos: qos, retain: retain, properties: properties).get()
+    }
+
+    /// Starts a publish without waiting for it: the future completes when its QoS flow does.
+    /// Publishes enqueued one after the other from one task leave in that order, so a producer can
+    /// keep several in flight (pipelining, as `midge pub -l` does) and still keep their order.
+    public func enqueuePublish(_ topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false,
+                               properties: Properties = .none) -> EventLoopFuture<PublishResult> {
+        guard Topic.isValidName(topic) else {
+            return eventLoop.makeFailedFuture(MQTTClientError.invalidArgument("Invalid publish topic '\(topic)', does it contain '+' or '#'?"))
+        }
         let packet = PublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
-        return try await eventLoop.flatSubmit { self.startPublish(packet) }.get()
+        return eventLoop.flatSubmit { self.startPublish(packet) }
     }
 
     @discardableResult
@@ -153,8 +163,17 @@ public final class MQTTClient: @unchecked Sendable {
                 self.finish(error: nil)
                 return self.eventLoop.makeSucceededVoidFuture()
             }
-            if wasOpen { self.send(.disconnect(DisconnectPacket(reasonCode: reason, properties: properties))) }
-            return channel.close().recover { _ in }
+            guard wasOpen, let written = self.send(.disconnect(DisconnectPacket(reasonCode: reason, properties: properties))) else {
+                return channel.close().recover { _ in }
+            }
+            // Close once everything queued before (the last publishes, then DISCONNECT) reached the
+            // socket: closing at once would drop writes still waiting for the socket to drain.
+            let drainLimit = self.eventLoop.scheduleTask(in: self.configuration.timeout) { channel.close(promise: nil) }
+            written.whenComplete { _ in
+                drainLimit.cancel()
+                channel.close(promise: nil)
+            }
+            return channel.closeFuture.recover { _ in }
         }
         try? await future.get()
     }
@@ -268,7 +287,7 @@ public final class MQTTClient: @unchecked Sendable {
 
     private func handleIncoming(_ publish: PublishPacket) {
         var message = MQTTMessage(topic: publish.topic, payload: publish.payload, qos: publish.qos, retain: publish.retain,
-                                  dup: publish.dup, properties: publish.properties)
+                                  dup: publish.dup, properties: publish.properties, packetID: publish.packetID)
         if let alias = publish.properties.topicAlias {
             if publish.topic.isEmpty {
                 guard let topic = inboundAliases[alias] else {
@@ -421,12 +440,13 @@ public final class MQTTClient: @unchecked Sendable {
 
     // MARK: Output and keep alive
 
-    private func send(_ packet: MQTTPacket) {
-        guard let channel else { return }
+    @discardableResult
+    private func send(_ packet: MQTTPacket) -> EventLoopFuture<Void>? {
+        guard let channel else { return nil }
         configuration.packetObserver?(.sent, packet)
         let buffer = PacketEncoder.encode(packet, version: configuration.version, allocator: channel.allocator)
         lastSent = .now()
-        channel.writeAndFlush(buffer, promise: nil)
+        return channel.writeAndFlush(buffer)
     }
 
     /// Checks every half keep-alive period: PINGREQ when nothing was sent for that long; a

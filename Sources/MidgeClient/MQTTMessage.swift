@@ -10,9 +10,18 @@ public struct MQTTMessage: Sendable, Equatable {
     public var dup: Bool
     /// v5 properties as received (Topic Alias resolved and removed).
     public var properties: Properties
+    /// The PUBLISH packet identifier (0 for QoS 0); informational, not part of `==`.
+    public var packetID: UInt16
 
-    public init(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, dup: Bool = false, properties: Properties = .none) {
+    public init(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, dup: Bool = false, properties: Properties = .none,
+                packetID: UInt16 = 0) {
         self.topic = topic; self.payload = payload; self.qos = qos; self.retain = retain; self.dup = dup; self.properties = properties
+        self.packetID = packetID
+    }
+
+    public static func == (lhs: MQTTMessage, rhs: MQTTMessage) -> Bool {
+        lhs.topic == rhs.topic && lhs.payload == rhs.payload && lhs.qos == rhs.qos && lhs.retain == rhs.retain
+            && lhs.dup == rhs.dup && lhs.properties == rhs.properties
     }
 
     /// The payload as UTF-8 text (invalid sequences replaced).

@@ -7,7 +7,7 @@ struct Midge: ParsableCommand {
         abstract: "An MQTT 3.1/3.1.1/5.0 broker, a drop-in for Mosquitto.",
         discussion: "Run without a subcommand to start the broker (mosquitto's flags: -c FILE, -p PORT, -v, -d).",
         version: BrokerCommand.versionString,
-        subcommands: [BrokerCommand.self, PasswdCommand.self],
+        subcommands: [BrokerCommand.self, PasswdCommand.self, PubCommand.self, SubCommand.self, RRCommand.self, BenchCommand.self],
         defaultSubcommand: BrokerCommand.self,
         helpNames: [.long]
     )
