@@ -334,19 +334,34 @@ public final class MQTTClient: @unchecked Sendable {
             finish(error: nil)
             return
         }
-        if let policy = configuration.reconnect, sessionStarted,
-           policy.maximumAttempts.map({ reconnectAttempt < $0 }) ?? true {
-            state = .reconnecting
-            let delay = min(policy.initialDelay.nanoseconds << min(reconnectAttempt, 20), policy.maximumDelay.nanoseconds)
-            reconnectAttempt += 1
-            eventLoop.scheduleTask(in: .nanoseconds(delay)) { [weak self] in
-                guard let self, self.state == .reconnecting else { return }
-                self.open().whenFailure { _ in }
-            }
+        if configuration.reconnect != nil, sessionStarted {
+            scheduleReconnect(after: failure)
             return
         }
         state = .closed
         finish(error: failure)
+    }
+
+    /// Tries again after the policy's back-off; an attempt that cannot even open the socket
+    /// (broker still down) schedules the next one, until `maximumAttempts`.
+    private func scheduleReconnect(after failure: Error) {
+        guard let policy = configuration.reconnect, policy.maximumAttempts.map({ reconnectAttempt < $0 }) ?? true else {
+            state = .closed
+            finish(error: failure)
+            return
+        }
+        state = .reconnecting
+        let delay = min(policy.initialDelay.nanoseconds << min(reconnectAttempt, 20), policy.maximumDelay.nanoseconds)
+        reconnectAttempt += 1
+        eventLoop.scheduleTask(in: .nanoseconds(delay)) { [weak self] in
+            guard let self, self.state == .reconnecting else { return }
+            self.open().whenFailure { [weak self] error in
+                // A refused CONNECT closes the channel and ends in connectionLost; only a
+                // socket that never opened lands here.
+                guard let self, self.state == .reconnecting, self.channel == nil else { return }
+                self.scheduleReconnect(after: error)
+            }
+        }
     }
 
     private func finish(error: Error?) {
