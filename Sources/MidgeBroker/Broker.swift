@@ -192,7 +192,6 @@ public final class Broker: @unchecked Sendable {
     /// group. Retains it first when flagged. Returns the number of sessions it was routed to.
     @discardableResult
     func publish(_ message: Message, from publisher: Session?, context: LoopContext) -> Int {
-        if message.retain { retained.store(message) }
         var matches: [Delivery] = []
         let upgrade = configuration.upgradeOutgoingQoS
         func add(_ subscription: Subscription) {
@@ -210,13 +209,19 @@ public final class Broker: @unchecked Sendable {
             if let member = group.pick() { add(member) }
         })
         if sources > 1 && matches.count > 1 { matches = Self.mergePerSession(matches) }
-        if matches.isEmpty { return 0 }
 
-        var v3 = false, v5 = false
-        for delivery in matches where delivery.qos == .atMostOnce && delivery.subscriptionIDs.isEmpty && !delivery.retain {
-            if delivery.session.protocolVersion == .v5 { v5 = true } else { v3 = true }
+        if matches.count > 1 {
+            // Encode the shared QoS 0 headers while the message is still this thread's alone
+            // (before the retained store or another loop can see it). The protocol version is a
+            // hint read across threads: a wrong guess only costs an unshared header.
+            var v3 = false, v5 = false
+            for delivery in matches where delivery.qos == .atMostOnce && delivery.subscriptionIDs.isEmpty && !delivery.retain {
+                if delivery.session.protocolVersion == .v5 { v5 = true } else { v3 = true }
+            }
+            message.prepareSharedHeaders(v3: v3, v5: v5)
         }
-        if matches.count > 1 { message.prepareSharedHeaders(v3: v3, v5: v5) }
+        if message.retain { retained.store(message) }
+        if matches.isEmpty { return 0 }
 
         if loops.count == 1 {
             for delivery in matches { deliverOnLoop(delivery, context: context) }
