@@ -51,7 +51,7 @@ public final class PacketConnection: @unchecked Sendable {
         if case .connect(let connect) = packet {
             version = connect.protocolVersion
             let newVersion = version
-            try await channel.eventLoop.submit { self.handler.decoder.protocolVersion = newVersion }.get()
+            try await channel.eventLoop.submit { self.handler.stream.decoder.protocolVersion = newVersion }.get()
         }
         let buffer = PacketEncoder.encode(packet, version: version, allocator: channel.allocator)
         try await channel.writeAndFlush(buffer).get()
@@ -112,26 +112,23 @@ public final class PacketConnection: @unchecked Sendable {
 final class InboundPacketHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
-    var decoder: PacketDecoder
-    private var buffer: ByteBuffer?
+    var stream: PacketStreamDecoder
     private var packets: [MQTTPacket] = []
     private var waiters: [(promise: EventLoopPromise<MQTTPacket>, timeout: Scheduled<Void>?)] = []
     private var failure: PacketConnection.Failure?
     private var eventLoop: EventLoop?
 
     init(version: ProtocolVersion) {
-        decoder = PacketDecoder(protocolVersion: version)
+        stream = PacketStreamDecoder(PacketDecoder(protocolVersion: version))
     }
 
     func handlerAdded(context: ChannelHandlerContext) { eventLoop = context.eventLoop }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = unwrapInboundIn(data)
-        if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
         do {
-            while var current = buffer, let packet = try decoder.decode(from: &current) {
-                buffer = current
+            try stream.decode(unwrapInboundIn(data)) { packet in
                 deliver(packet)
+                return true
             }
         } catch let error as MQTTCodecError {
             fail(.undecodable(error))
@@ -139,7 +136,6 @@ final class InboundPacketHandler: ChannelInboundHandler, @unchecked Sendable {
         } catch {
             context.close(promise: nil)
         }
-        if let current = buffer, current.readableBytes == 0 { buffer = nil }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

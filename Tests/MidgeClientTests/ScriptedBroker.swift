@@ -77,23 +77,19 @@ final class ScriptedBroker: @unchecked Sendable {
         typealias OutboundOut = ByteBuffer
         let broker: ScriptedBroker
         let index: Int
-        var decoder: PacketDecoder
-        var buffer: ByteBuffer?
+        var stream = PacketStreamDecoder(PacketDecoder(protocolVersion: nil))
 
         init(broker: ScriptedBroker, index: Int) {
             self.broker = broker
             self.index = index
-            self.decoder = PacketDecoder(protocolVersion: nil)
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            var incoming = unwrapInboundIn(data)
-            if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
-            while var current = buffer, let packet = try? decoder.decode(from: &current) {
-                buffer = current
+            try? stream.decode(unwrapInboundIn(data)) { packet in
                 for reply in broker.record(packet, from: index) {
                     context.writeAndFlush(wrapOutboundOut(PacketEncoder.encode(reply, version: broker.version)), promise: nil)
                 }
+                return true
             }
         }
     }

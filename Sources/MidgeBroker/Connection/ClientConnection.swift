@@ -14,8 +14,7 @@ public final class ClientConnection {
     var configuration: BrokerConfiguration { broker.configuration }
 
     var state: State = .awaitingConnect
-    var decoder: PacketDecoder
-    private var cumulation: ByteBuffer?
+    var stream: PacketStreamDecoder
     var needsFlush = false
 
     // Set by CONNECT.
@@ -53,7 +52,7 @@ public final class ClientConnection {
         self.policy = policy
         self.context = context
         let limit = broker.configuration.maxPacketSize
-        self.decoder = PacketDecoder(maximumPacketSize: limit > 0 ? limit : .max)
+        self.stream = PacketStreamDecoder(PacketDecoder(maximumPacketSize: limit > 0 ? limit : .max))
     }
 
     /// The name Mosquitto's log lines use before the client id is known.
@@ -65,29 +64,15 @@ public final class ClientConnection {
     public func receive(_ bytes: ByteBuffer) {
         guard state != .closed else { return }
         lastActivity = .now()
-        var buffer: ByteBuffer
-        if var pending = cumulation {
-            var incoming = bytes
-            pending.writeBuffer(&incoming)
-            buffer = pending
-            cumulation = nil
-        } else {
-            buffer = bytes
-        }
         do {
-            while state != .closed, let packet = try decoder.decode(from: &buffer) {
+            try stream.decode(bytes) { packet in
                 handle(packet)
+                return state != .closed
             }
         } catch let error as MQTTCodecError {
             decodeFailed(error)
-            return
         } catch {
             close(reason: .unspecifiedError, log: "Client \(logName) disconnected due to an internal error.")
-            return
-        }
-        if state != .closed && buffer.readableBytes > 0 {
-            buffer.discardReadBytes()
-            cumulation = buffer
         }
     }
 
@@ -154,7 +139,7 @@ public final class ClientConnection {
                 var buffer = transport.allocator.buffer(capacity: 4)
                 PacketEncoder.encode(.connack(ConnAckPacket(reasonCode: .unsupportedProtocolVersion)), version: .v3_1_1, into: &buffer)
                 transport.write(buffer)
-            } else if decoder.protocolVersion == .v5 {
+            } else if stream.decoder.protocolVersion == .v5 {
                 var buffer = transport.allocator.buffer(capacity: 8)
                 PacketEncoder.encode(.connack(ConnAckPacket(reasonCode: error.reasonCode)), version: .v5, into: &buffer)
                 transport.write(buffer)
@@ -273,7 +258,8 @@ public final class ClientConnection {
         state = .closed
         keepAliveTask?.cancel()
         keepAliveTask = nil
-        cumulation = nil
+        // No stream.reset() here: this can run inside stream.decode's callback (a DISCONNECT);
+        // receive() stops decoding once the state is closed, and the bytes go with the connection.
         guard wasAttached, let session else { return }
         broker.noteConnected(-1)
         guard session.connection === self else { return }
