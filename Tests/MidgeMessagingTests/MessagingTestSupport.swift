@@ -29,9 +29,9 @@ class MessagingTestCase: XCTestCase {
     }
 
     /// Replaces the default broker with one configured by `configure`.
-    func restartBroker(_ configure: (inout BrokerConfiguration) -> Void) throws {
+    func restartBroker(threads: Int = 2, _ configure: (inout BrokerConfiguration) -> Void) throws {
         broker?.shutdown()
-        broker = try TestBroker(configure)
+        broker = try TestBroker(configure, threads: threads)
     }
 
     /// Connects with a clean session and checks the CONNACK succeeded.
