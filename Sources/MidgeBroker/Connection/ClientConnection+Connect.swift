@@ -92,16 +92,8 @@ extension ClientConnection {
                                 properties: willProperties, publisherClientID: clientID)
         }
 
-        var connack = Properties()
-        if version == .v5 {
-            connack.assignedClientIdentifier = assignedID
-            connack.serverKeepAlive = serverKeepAlive
-            if inboundReceiveMaximum < 65535 { connack.receiveMaximum = UInt16(inboundReceiveMaximum) }
-            if policy.maxTopicAlias > 0 { connack.topicAliasMaximum = UInt16(clamping: policy.maxTopicAlias) }
-            if configuration.maxPacketSize > 0 { connack.maximumPacketSize = UInt32(clamping: configuration.maxPacketSize) }
-            if !configuration.retainAvailable { connack.retainAvailable = 0 }
-        }
-        pendingConnAckProperties = connack
+        clientIDAssigned = assignedID != nil
+        keepAliveLowered = serverKeepAlive != nil
         state = .attaching
         broker.openSession(clientID: clientID, cleanStart: cleanStart, for: self)
     }
@@ -119,6 +111,20 @@ extension ClientConnection {
         } else {
             log.notice("Failed login from \(address) as '\(username ?? "")' (client \(logName)).")
         }
+    }
+
+    /// v5 CONNACK properties: what the client must know about our limits (derived, not kept:
+    /// every connection would otherwise carry a 251-byte Properties value for its lifetime).
+    func connAckProperties() -> Properties {
+        var connack = Properties()
+        guard version == .v5 else { return connack }
+        if clientIDAssigned { connack.assignedClientIdentifier = clientID }
+        if keepAliveLowered { connack.serverKeepAlive = keepAlive }
+        if inboundReceiveMaximum < 65535 { connack.receiveMaximum = UInt16(inboundReceiveMaximum) }
+        if policy.maxTopicAlias > 0 { connack.topicAliasMaximum = UInt16(clamping: policy.maxTopicAlias) }
+        if configuration.maxPacketSize > 0 { connack.maximumPacketSize = UInt32(clamping: configuration.maxPacketSize) }
+        if !configuration.retainAvailable { connack.retainAvailable = 0 }
+        return connack
     }
 
     /// The broker's Receive Maximum: unacknowledged QoS 2 PUBLISHes a v5 client may have open.
@@ -163,7 +169,7 @@ extension ClientConnection {
         // MQTT 3.1 has no Session Present flag (that CONNACK byte is reserved), so it stays 0 for 3.1
         // clients even when their session is resumed, as in Mosquitto.
         send(.connack(ConnAckPacket(sessionPresent: sessionPresent && version != .v3_1, reasonCode: .success,
-                                    properties: pendingConnAckProperties)))
+                                    properties: connAckProperties())))
         if configuration.connectionMessages {
             let protocolTag: Int = version == .v5 ? 5 : version == .v3_1_1 ? 2 : 1
             var line = "New client connected from \(transport.remoteAddress) as \(clientID) (p\(protocolTag), c\(cleanStart ? 1 : 0), k\(keepAlive)"

@@ -39,7 +39,10 @@ public final class ClientConnection {
     /// Aliases this connection assigned to topics it sends (they last as long as the connection [MQTT-3.3.2-7]).
     var outboundAliases: [String: UInt16] = [:]
     var receivedDisconnect = false
-    var pendingConnAckProperties = Properties()
+    /// v5: the client id was assigned by us / the keep alive lowered to max_keepalive
+    /// (both go into CONNACK, built at attach).
+    var clientIDAssigned = false
+    var keepAliveLowered = false
 
     private var lastActivity = NIODeadline.now()
     private var keepAliveTask: Scheduled<Void>?
