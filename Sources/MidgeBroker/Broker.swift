@@ -4,10 +4,10 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// What a listener decides about the clients it accepts (from `allow_anonymous`,
-/// `allow_zero_length_clientid`, `auto_id_prefix`, per listener or global).
+/// `allow_zero_length_clientid`, `auto_id_prefix`, per listener or global). Anonymous access is
+/// decided by `security`.
 public struct ListenerPolicy: Sendable {
     public var port: Int
-    public var allowAnonymous: Bool
     public var allowZeroLengthClientID: Bool
     public var autoIDPrefix: String
     /// `max_topic_alias` of the listener: Topic Alias Maximum announced to v5 clients.
@@ -16,12 +16,12 @@ public struct ListenerPolicy: Sendable {
     /// without `per_listener_settings`).
     public var security: SecurityPolicy
 
+    /// - Parameter allowAnonymous: only used without `security` (a policy with no files).
     public init(port: Int, allowAnonymous: Bool = true, allowZeroLengthClientID: Bool = true, autoIDPrefix: String = "auto-",
                 maxTopicAlias: Int = 10, security: SecurityPolicy? = nil) {
         self.port = port
         self.maxTopicAlias = maxTopicAlias
         self.security = security ?? SecurityPolicy(allowAnonymous: allowAnonymous)
-        self.allowAnonymous = allowAnonymous
         self.allowZeroLengthClientID = allowZeroLengthClientID
         self.autoIDPrefix = autoIDPrefix
     }

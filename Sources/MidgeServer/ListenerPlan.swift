@@ -32,7 +32,7 @@ public struct ListenerPlan: Sendable {
         }
         func localOnly(port: Int, index: Int) throws {
             let anonymous = global.allowAnonymous ?? true
-            let policy = ListenerPolicy(port: port, allowAnonymous: anonymous,
+            let policy = ListenerPolicy(port: port,
                                         allowZeroLengthClientID: global.allowZeroLengthClientID, autoIDPrefix: global.autoIDPrefix,
                                         security: try securityPolicy(global, allowAnonymous: anonymous, shared: true))
             plans.append(ListenerPlan(endpoint: .tcp(host: "127.0.0.1", port: port), policy: policy, maxConnections: -1, listenerIndex: index))
@@ -51,7 +51,7 @@ public struct ListenerPlan: Sendable {
             defer { index += 1 }
             let security = configuration.security(for: listener)
             let anonymous = security.allowAnonymous ?? false
-            let policy = ListenerPolicy(port: listener.port, allowAnonymous: anonymous,
+            let policy = ListenerPolicy(port: listener.port,
                                         allowZeroLengthClientID: security.allowZeroLengthClientID,
                                         autoIDPrefix: security.autoIDPrefix, maxTopicAlias: listener.maxTopicAlias,
                                         security: try securityPolicy(security, allowAnonymous: anonymous,
