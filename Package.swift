@@ -85,6 +85,11 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        .testTarget(name: "MidgeConformanceTests", dependencies: [
+            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .testTarget(name: "MidgeMessagingTests", dependencies: [
             "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
