@@ -33,31 +33,37 @@ public enum Topic {
     /// must be at least one character, contain no `/`, `+` or `#`, and be followed by `/` and a
     /// filter [MQTT-4.8.2-1] [MQTT-4.8.2-2].
     public static func parseShared(_ filter: String) -> SharedFilter? {
-        guard filter.hasPrefix("$share/") else { return nil }
-        let rest = filter.dropFirst("$share/".count)
-        guard let slash = rest.firstIndex(of: "/") else { return SharedFilter(group: String(rest), filter: "", isValid: false) }
-        let group = String(rest[rest.startIndex..<slash])
-        let inner = String(rest[rest.index(after: slash)...])
-        let groupValid = !group.isEmpty && !group.contains("+") && !group.contains("#")
+        // Byte-wise: a "/" followed by a combining mark is still a separator [MQTT-4.7.3-4].
+        let prefix = "$share/".utf8
+        guard filter.utf8.starts(with: prefix) else { return nil }
+        let rest = filter.utf8.dropFirst(prefix.count)
+        guard let slash = rest.firstIndex(of: UInt8(ascii: "/")) else {
+            return SharedFilter(group: String(Substring(rest)), filter: "", isValid: false)
+        }
+        let groupBytes = rest[rest.startIndex..<slash]
+        let group = String(Substring(groupBytes))
+        let inner = String(Substring(rest[rest.index(after: slash)...]))
+        let groupValid = !groupBytes.isEmpty && !groupBytes.contains(UInt8(ascii: "+")) && !groupBytes.contains(UInt8(ascii: "#"))
         return SharedFilter(group: group, filter: inner, isValid: groupValid && isValidFilter(inner))
     }
 
     /// Does `name` match `filter`? Topics starting with `$` are not matched by a filter whose
     /// first level is a wildcard [MQTT-4.7.2-1].
     public static func matches(name: String, filter: String) -> Bool {
-        let nameLevels = name.split(separator: "/", omittingEmptySubsequences: false)
-        let filterLevels = filter.split(separator: "/", omittingEmptySubsequences: false)
-        if name.hasPrefix("$"), let first = filterLevels.first, first == "+" || first == "#" { return false }
+        // Levels split and compared byte for byte: no normalisation [MQTT-4.7.3-4].
+        let nameLevels = name.topicLevels.map(ExactText.init)
+        let filterLevels = filter.topicLevels.map(ExactText.init)
+        let plus = ExactText("+"), hash = ExactText("#")
+        if name.utf8.first == UInt8(ascii: "$"), let first = filterLevels.first, first == plus || first == hash { return false }
         var index = 0
         while index < filterLevels.count {
             let level = filterLevels[index]
-            if level == "#" { return true }
+            // "a/#" also matches "a" (the parent level): "#" is reached one level past the name.
+            if level == hash { return true }
             if index >= nameLevels.count { return false }
-            if level != "+" && level != nameLevels[index] { return false }
+            if level != plus && level != nameLevels[index] { return false }
             index += 1
         }
-        // "a/#" also matches "a" (the parent level) — handled above since "#" returns true only when
-        // reached; the parent case: filter one level longer ending in "#".
         return index == nameLevels.count
     }
 }

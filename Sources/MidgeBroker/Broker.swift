@@ -42,7 +42,9 @@ public final class Broker: @unchecked Sendable {
     private var loopIndexByID: [ObjectIdentifier: Int] = [:]
 
     private let registryLock = NIOLock()
-    private var sessions: [String: Session] = [:]
+    /// By client identifier, compared byte for byte (two ids that are canonically equivalent
+    /// Unicode are still two clients).
+    private var sessions: [ExactText: Session] = [:]
     private var connectedCount = 0
 
     public init(configuration: BrokerConfiguration = .defaults, eventLoops: [EventLoop], log: BrokerLog = .silent()) {
@@ -77,7 +79,7 @@ public final class Broker: @unchecked Sendable {
     public var sessionCount: Int { registryLock.withLock { sessions.count } }
     public var connectedClientCount: Int { registryLock.withLock { connectedCount } }
 
-    public func session(clientID: String) -> Session? { registryLock.withLock { sessions[clientID] } }
+    public func session(clientID: String) -> Session? { registryLock.withLock { sessions[ExactText(clientID)] } }
 
     func noteConnected(_ delta: Int) { registryLock.withLock { connectedCount += delta } }
 
@@ -87,12 +89,12 @@ public final class Broker: @unchecked Sendable {
     func openSession(clientID: String, cleanStart: Bool, for connection: ClientConnection) {
         let loop = connection.context
         let (session, existing): (Session, Session?) = registryLock.withLock {
-            let existing = sessions[clientID]
+            let existing = sessions[ExactText(clientID)]
             if let existing, !cleanStart, !existing.isEnded {
                 return (existing, existing)
             }
             let fresh = Session(clientID: clientID, loopIndex: loop.index)
-            sessions[clientID] = fresh
+            sessions[ExactText(clientID)] = fresh
             return (fresh, existing)
         }
         guard let existing else {
@@ -110,7 +112,7 @@ public final class Broker: @unchecked Sendable {
                 // expiry 0) [MQTT-3.1.2-6]: it ends now (will included) and Clean Start 0 finds none.
                 let fresh = Session(clientID: clientID, loopIndex: loop.index)
                 self.registryLock.withLock {
-                    if self.sessions[clientID] === existing { self.sessions[clientID] = fresh }
+                    if self.sessions[ExactText(clientID)] === existing { self.sessions[ExactText(clientID)] = fresh }
                 }
                 self.endSession(existing)
                 loop.eventLoop.execute { connection.attach(fresh, sessionPresent: false) }
@@ -136,9 +138,9 @@ public final class Broker: @unchecked Sendable {
         session.willTask?.cancel()
         session.willTask = nil
         registryLock.withLock {
-            if sessions[session.clientID] === session { sessions[session.clientID] = nil }
+            if sessions[ExactText(session.clientID)] === session { sessions[ExactText(session.clientID)] = nil }
         }
-        for filter in session.subscriptions.keys { subscriptions.unsubscribe(session: session, filter: filter) }
+        for filter in session.subscriptions.keys { subscriptions.unsubscribe(session: session, filter: filter.string) }
         session.subscriptions.removeAll()
         session.queue.removeAll()
         session.queuedBytes = 0

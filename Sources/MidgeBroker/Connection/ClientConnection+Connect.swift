@@ -11,6 +11,8 @@ extension ClientConnection {
         username = connect.username
         let properties = connect.properties
         log.debug("Received CONNECT from \(transport.remoteAddress) as \(connect.clientID)")
+        // Known before any refusal: a refusing CONNACK must fit it too [MQTT-3.2.2-19] [MQTT-3.2.2-20].
+        if version == .v5 { clientMaximumPacketSize = properties.maximumPacketSize.map { Int($0) } ?? .max }
 
         var clientID = connect.clientID
         var assignedID: String?
@@ -139,7 +141,7 @@ extension ClientConnection {
         var connack = ConnAckPacket(reasonCode: reason)
         if version == .v5 && requestProblemInformation { connack.properties.reasonString = why }
         log.debug("Sending CONNACK to \(clientID) (0, \(reason.rawValue))")
-        send(.connack(connack))
+        sendAck(.connack(connack))   // drops the reason string if the client's Maximum Packet Size needs it
         state = .closed
         log.notice("Client \(logName) disconnected, \(why).")
         transport.close()

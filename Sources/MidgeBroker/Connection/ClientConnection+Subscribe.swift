@@ -28,7 +28,7 @@ extension ClientConnection {
             }
             let subscription = Subscription(session: session, filter: filter, options: request.options, identifier: identifier)
             let existed = broker.subscriptions.subscribe(subscription)
-            session.subscriptions[filter] = subscription
+            session.subscriptions[ExactText(filter)] = subscription
             codes.append(ReasonCode(rawValue: request.options.qos.rawValue))
             log.log(.subscribe, "\(clientID) \(request.options.qos.rawValue) \(filter)")
 
@@ -60,7 +60,7 @@ extension ClientConnection {
         for filter in packet.filters {
             log.debug("\t\(filter)")
             let existed = broker.subscriptions.unsubscribe(session: session, filter: filter)
-            session.subscriptions[filter] = nil
+            session.subscriptions[ExactText(filter)] = nil
             codes.append(existed ? .success : .noSubscriptionExisted)
             log.log(.unsubscribe, "\(clientID) \(filter)")
         }

@@ -37,7 +37,7 @@ public final class ClientConnection {
     /// The client's Topic Alias Maximum (v5): how many aliases we may use towards it.
     var clientTopicAliasMaximum: UInt16 = 0
     /// Aliases this connection assigned to topics it sends (they last as long as the connection [MQTT-3.3.2-7]).
-    var outboundAliases: [String: UInt16] = [:]
+    var outboundAliases: [ExactText: UInt16] = [:]
     var receivedDisconnect = false
     /// v5: the client id was assigned by us / the keep alive lowered to max_keepalive
     /// (both go into CONNACK, built at attach).
@@ -66,9 +66,13 @@ public final class ClientConnection {
     /// Bytes from the network. Decodes and handles every complete packet.
     public func receive(_ bytes: ByteBuffer) {
         guard state != .closed else { return }
-        lastActivity = .now()
+        // Only a complete Control Packet is activity for Keep Alive [MQTT-3.1.2-22]
+        // [3.1.1:MQTT-3.1.2-24]; the bytes of an unfinished one are not (as in Mosquitto). One
+        // clock read per network read that completes a packet.
+        var sawPacket = false
         do {
             try stream.decode(bytes) { packet in
+                if !sawPacket { sawPacket = true; lastActivity = .now() }
                 handle(packet)
                 return state != .closed
             }
@@ -203,13 +207,13 @@ public final class ClientConnection {
     /// Writes one PUBLISH for `delivery`. Returns false when it was not sent: expired, or larger
     /// than the client's Maximum Packet Size (then dropped for this client [MQTT-3.1.2-25]).
     @discardableResult
-    func sendPublish(_ delivery: Delivery, packetID: UInt16, dup: Bool) -> Bool {
+    func sendPublish(_ delivery: Delivery, packetID: UInt16, dup: Bool, applyExpiry: Bool = true) -> Bool {
         guard state == .connected else { return false }
         let message = delivery.message
         var size = 0
         var alias: (alias: UInt16, sendTopic: Bool)?
         if clientTopicAliasMaximum > 0 {
-            if let known = outboundAliases[message.topic] {
+            if let known = outboundAliases[ExactText(message.topic)] {
                 alias = (known, false)
             } else if outboundAliases.count < Int(clientTopicAliasMaximum) {
                 let next = UInt16(outboundAliases.count + 1)
@@ -218,7 +222,8 @@ public final class ClientConnection {
         }
         guard let header = message.header(version: version, qos: delivery.qos, retain: delivery.retain, dup: dup,
                                           packetID: packetID, subscriptionIDs: version == .v5 ? delivery.subscriptionIDs : [],
-                                          topicAlias: alias, now: .now(), allocator: transport.allocator, packetSize: &size) else {
+                                          topicAlias: alias, applyExpiry: applyExpiry, now: .now(), allocator: transport.allocator,
+                                          packetSize: &size) else {
             return false
         }
         if size > clientMaximumPacketSize {
@@ -228,7 +233,7 @@ public final class ClientConnection {
         if log.isEnabled(.debug) {
             log.debug("Sending PUBLISH to \(clientID) (d\(dup ? 1 : 0), q\(delivery.qos.rawValue), r\(delivery.retain ? 1 : 0), m\(packetID), '\(message.topic)', ... (\(message.payload.readableBytes) bytes))")
         }
-        if let alias, alias.sendTopic { outboundAliases[message.topic] = alias.alias }
+        if let alias, alias.sendTopic { outboundAliases[ExactText(message.topic)] = alias.alias }
         transport.write(header)
         if message.payload.readableBytes > 0 { transport.write(message.payload) }
         context.markDirty(self)

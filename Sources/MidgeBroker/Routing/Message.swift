@@ -91,11 +91,14 @@ public final class Message: @unchecked Sendable {
     }
 
     /// The header (everything before the payload) of a PUBLISH of this message, or nil when the
-    /// message has expired. `packetSize` receives the size of the whole packet.
+    /// message has expired and `applyExpiry` is set. `packetSize` receives the size of the whole packet.
+    /// A resend of a PUBLISH already sent passes `applyExpiry: false`: once onward delivery has
+    /// started, expiry no longer removes the message [MQTT-3.3.2-5] [MQTT-4.3.3-7]; its interval
+    /// then goes out as what is left of it, at least 0.
     /// With `topicAlias`, the Topic Alias property is sent, and the topic name only when
     /// `sendTopic` (the first use of the alias on a connection) [MQTT-3.3.2-12].
     func header(version: ProtocolVersion, qos: QoS, retain: Bool, dup: Bool, packetID: UInt16, subscriptionIDs: [Int],
-                topicAlias: (alias: UInt16, sendTopic: Bool)? = nil,
+                topicAlias: (alias: UInt16, sendTopic: Bool)? = nil, applyExpiry: Bool = true,
                 now: NIODeadline, allocator: ByteBufferAllocator, packetSize: inout Int) -> ByteBuffer? {
         if qos == .atMostOnce && !retain && subscriptionIDs.isEmpty && topicAlias == nil {
             if let shared = version == .v5 ? sharedHeaderV5 : sharedHeaderV3 {
@@ -107,13 +110,13 @@ public final class Message: @unchecked Sendable {
         if version == .v5 {
             var props = properties
             if let remaining = remainingExpiry(at: now) {
-                if remaining == 0 { return nil }
+                if remaining == 0 && applyExpiry { return nil }
                 props.messageExpiryInterval = remaining
             }
             props.subscriptionIdentifiers = subscriptionIDs
             props.topicAlias = topicAlias?.alias
             outgoing = props
-        } else if isExpired(at: now) {
+        } else if applyExpiry && isExpired(at: now) {
             return nil
         }
         var buffer = allocator.buffer(capacity: topic.utf8.count + 16 + (outgoing?.encodedLength ?? 0))

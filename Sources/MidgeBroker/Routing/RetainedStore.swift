@@ -5,7 +5,8 @@ import NIOCore
 /// Retained messages by topic (spec 3.3.1.3). Written on a retained PUBLISH, read on SUBSCRIBE.
 public final class RetainedStore: @unchecked Sendable {
     private let lock = NIOLock()
-    private var messages: [String: Message] = [:]
+    /// Keyed by the topic's bytes: no normalisation [MQTT-4.7.3-4].
+    private var messages: [ExactText: Message] = [:]
 
     public init() {}
 
@@ -14,9 +15,9 @@ public final class RetainedStore: @unchecked Sendable {
         let message = message.payload.readableBytes == 0 ? message : message.compacted()
         lock.withLock {
             if message.payload.readableBytes == 0 {
-                messages[message.topic] = nil
+                messages[ExactText(message.topic)] = nil
             } else {
-                messages[message.topic] = message
+                messages[ExactText(message.topic)] = message
             }
         }
     }
@@ -26,13 +27,13 @@ public final class RetainedStore: @unchecked Sendable {
         lock.withLock {
             var result: [Message] = []
             if !Topic.hasWildcard(filter) {
-                if let message = messages[filter] {
-                    if message.isExpired(at: now) { messages[filter] = nil } else { result.append(message) }
+                if let message = messages[ExactText(filter)] {
+                    if message.isExpired(at: now) { messages[ExactText(filter)] = nil } else { result.append(message) }
                 }
                 return result
             }
-            var expired: [String] = []
-            for (topic, message) in messages where Topic.matches(name: topic, filter: filter) {
+            var expired: [ExactText] = []
+            for (topic, message) in messages where Topic.matches(name: message.topic, filter: filter) {
                 if message.isExpired(at: now) { expired.append(topic) } else { result.append(message) }
             }
             for topic in expired { messages[topic] = nil }

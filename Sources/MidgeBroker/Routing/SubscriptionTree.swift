@@ -17,13 +17,14 @@ public struct Subscription: Sendable {
 /// only by SUBSCRIBE, UNSUBSCRIBE and session end.
 public final class SubscriptionTree: @unchecked Sendable {
     final class Node {
-        var children: [Substring: Node] = [:]
+        /// Keyed by the level's bytes: no normalisation [MQTT-4.7.3-4].
+        var children: [ExactText: Node] = [:]
         var plus: Node?
         var hash: Node?
         var subscribers: [Subscription] = []
         /// Position of each session's subscription in `subscribers`.
         var index: [ObjectIdentifier: Int] = [:]
-        var shared: [String: SharedGroup] = [:]
+        var shared: [ExactText: SharedGroup] = [:]
 
         var isEmpty: Bool { subscribers.isEmpty && shared.isEmpty && children.isEmpty && plus == nil && hash == nil }
 
@@ -36,15 +37,15 @@ public final class SubscriptionTree: @unchecked Sendable {
                 if hash == nil && create { hash = Node() }
                 return hash
             }
-            if let node = children[level] { return node }
+            if let node = children[ExactText(level)] { return node }
             guard create else { return nil }
             let node = Node()
-            children[level] = node
+            children[ExactText(level)] = node
             return node
         }
 
         func removeChild(_ level: Substring) {
-            if level == "+" { plus = nil } else if level == "#" { hash = nil } else { children[level] = nil }
+            if level == "+" { plus = nil } else if level == "#" { hash = nil } else { children[ExactText(level)] = nil }
         }
 
         /// Adds or replaces; returns true when the session already had this subscription.
@@ -102,14 +103,14 @@ public final class SubscriptionTree: @unchecked Sendable {
         let filter = shared?.filter ?? subscription.filter
         return lock.withWriteLock {
             var node = root
-            for level in filter.split(separator: "/", omittingEmptySubsequences: false) {
+            for level in filter.topicLevels {
                 node = node.child(level, create: true)!
             }
             if let shared {
                 let group: SharedGroup
-                if let existing = node.shared[shared.group] { group = existing } else {
+                if let existing = node.shared[ExactText(shared.group)] { group = existing } else {
                     group = SharedGroup()
-                    node.shared[shared.group] = group
+                    node.shared[ExactText(shared.group)] = group
                 }
                 return group.node.upsert(subscription)
             }
@@ -122,7 +123,7 @@ public final class SubscriptionTree: @unchecked Sendable {
     public func unsubscribe(session: Session, filter: String) -> Bool {
         let shared = Topic.parseShared(filter)
         let plain = shared?.filter ?? filter
-        let levels = plain.split(separator: "/", omittingEmptySubsequences: false)
+        let levels = plain.topicLevels
         return lock.withWriteLock {
             var path: [(Node, Substring)] = []
             var node = root
@@ -133,9 +134,9 @@ public final class SubscriptionTree: @unchecked Sendable {
             }
             let removed: Bool
             if let shared {
-                guard let group = node.shared[shared.group] else { return false }
+                guard let group = node.shared[ExactText(shared.group)] else { return false }
                 removed = group.node.remove(session.id)
-                if group.node.subscribers.isEmpty { node.shared[shared.group] = nil }
+                if group.node.subscribers.isEmpty { node.shared[ExactText(shared.group)] = nil }
             } else {
                 removed = node.remove(session.id)
             }
@@ -158,7 +159,7 @@ public final class SubscriptionTree: @unchecked Sendable {
     public func forEachMatch(topic: String, _ visit: (Subscription) -> Void, shared visitShared: (SharedGroup) -> Void) -> Int {
         var levels: [Substring] = []
         levels.reserveCapacity(8)
-        for level in topic.split(separator: "/", omittingEmptySubsequences: false) { levels.append(level) }
+        for level in topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) { levels.append(Substring(level)) }
         let dollar = topic.utf8.first == UInt8(ascii: "$")
         var sources = 0
         lock.withReadLock {
@@ -180,7 +181,7 @@ public final class SubscriptionTree: @unchecked Sendable {
             if let hash = node.hash { emit(hash, &sources, visit, visitShared) }
             if let plus = node.plus { collect(plus, levels, depth + 1, dollar, &sources, visit, visitShared) }
         }
-        if let child = node.children[levels[depth]] { collect(child, levels, depth + 1, dollar, &sources, visit, visitShared) }
+        if let child = node.children[ExactText(levels[depth])] { collect(child, levels, depth + 1, dollar, &sources, visit, visitShared) }
     }
 
     @inline(__always)

@@ -82,7 +82,9 @@ public final class SecurityPolicy: @unchecked Sendable {
 /// (lives in the session), so the hot path costs one dictionary lookup per topic and operation.
 struct AccessCache {
     private var generation = -1
-    private var decisions: [String: UInt8] = [:]
+    /// By topic bytes: a decision for one spelling must not answer for a canonically equivalent
+    /// other one, which the ACL may treat differently [MQTT-4.7.3-4].
+    private var decisions: [ExactText: UInt8] = [:]
     private static let readKnown: UInt8 = 1, readAllowed: UInt8 = 2, writeKnown: UInt8 = 4, writeAllowed: UInt8 = 8
     private static let limit = 10_000
 
@@ -97,11 +99,11 @@ struct AccessCache {
             decisions.removeAll(keepingCapacity: true)
         }
         let (known, allowed) = operation == .write ? (Self.writeKnown, Self.writeAllowed) : (Self.readKnown, Self.readAllowed)
-        let bits = decisions[topic] ?? 0
+        let bits = decisions[ExactText(topic)] ?? 0
         if bits & known != 0 { return bits & allowed != 0 }
         let verdict = policy.allows(operation, topic: topic, clientID: clientID, username: username)
         if decisions.count >= Self.limit { decisions.removeAll(keepingCapacity: true) }
-        decisions[topic] = bits | known | (verdict ? allowed : 0)
+        decisions[ExactText(topic)] = bits | known | (verdict ? allowed : 0)
         return verdict
     }
 }

@@ -146,7 +146,8 @@ extension Session {
         case .awaitingPubAck, .awaitingPubRec:
             let delivery = Delivery(session: self, message: entry.message, qos: entry.qos, retain: entry.retain,
                                     subscriptionIDs: entry.subscriptionIDs)
-            if !connection.sendPublish(delivery, packetID: packetID, dup: true) { completeOutbound(packetID) }
+            // Already sent once: its delivery has started, so expiry no longer applies [MQTT-4.3.3-7].
+            if !connection.sendPublish(delivery, packetID: packetID, dup: true, applyExpiry: false) { completeOutbound(packetID) }
         }
     }
 

@@ -45,7 +45,8 @@ public final class Session: @unchecked Sendable {
     // Everything below: only on the owning loop.
     public internal(set) var protocolVersion: ProtocolVersion = .v3_1_1
     /// Filter → subscription, as the client made them.
-    public internal(set) var subscriptions: [String: Subscription] = [:]
+    /// By filter, compared byte for byte [MQTT-4.7.3-4].
+    public internal(set) var subscriptions: [ExactText: Subscription] = [:]
     var inflight: OrderedDictionary<UInt16, InflightMessage> = [:]
     var inflightBytes = 0
     /// How many inflight entries wait to be resent (they do not count against the window).
