@@ -103,7 +103,7 @@ public struct PacketDecoder: Sendable {
             // Without a will, Will QoS and Will Retain must be 0 [MQTT-3.1.2-11] [MQTT-3.1.2-13].
             throw MQTTCodecError.malformed("will QoS or retain set without a will flag")
         }
-        // 3.1.1: a password without a user name is not allowed [MQTT-3.1.2-22]; 5.0 allows it.
+        // 3.1.1: a password without a user name is not allowed [3.1.1:MQTT-3.1.2-22]; 5.0 allows it.
         if hasPassword && !hasUsername && version != .v5 {
             throw MQTTCodecError.malformed("password flag set without user name flag")
         }
@@ -213,12 +213,12 @@ public struct PacketDecoder: Sendable {
                     qos: qos, noLocal: noLocal, retainAsPublished: options & 0x08 != 0, retainHandling: handling)))
             } else {
                 guard let qos = QoS(rawValue: options & 0x03) else { throw MQTTCodecError.malformed("subscription QoS 3") }
-                // 3.1.1: the upper six bits are reserved and must be zero [MQTT-3-8.3-4].
+                // 3.1.1: the upper six bits are reserved and must be zero [3.1.1:MQTT-3.8.3-4].
                 guard options & 0xFC == 0 else { throw MQTTCodecError.malformed("reserved subscription option bits set") }
                 subscriptions.append(TopicSubscription(filter: filter, options: SubscriptionOptions(qos: qos)))
             }
         }
-        // A SUBSCRIBE with no topic filter is a Protocol Error [MQTT-3.8.3-2] (3.1.1: [MQTT-3.8.3-3]).
+        // A SUBSCRIBE with no topic filter is a Protocol Error [MQTT-3.8.3-2] [3.1.1:MQTT-3.8.3-3].
         guard !subscriptions.isEmpty else { throw MQTTCodecError.protocolError("SUBSCRIBE with no topic filters") }
         return SubscribePacket(packetID: packetID, subscriptions: subscriptions, properties: properties)
     }

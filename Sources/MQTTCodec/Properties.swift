@@ -160,7 +160,7 @@ public struct Properties: Equatable, Sendable {
         case .correlationData: correlationData = try buffer.readMQTTBinary(name)
         case .subscriptionIdentifier:
             guard let value = try buffer.readVariableByteInteger() else { throw MQTTCodecError.malformed("truncated \(name)") }
-            // A Subscription Identifier of 0 is a Protocol Error [MQTT-3.8.2.1.2] (spec 3.8.2.1.2).
+            // A Subscription Identifier of 0 is a Protocol Error (spec 3.8.2.1.2).
             guard value > 0 else { throw MQTTCodecError.protocolError("subscription identifier 0") }
             subscriptionIdentifiers.append(value)
         case .sessionExpiryInterval: sessionExpiryInterval = try buffer.readMQTTUInt32(name)

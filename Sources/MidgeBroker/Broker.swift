@@ -109,7 +109,7 @@ public final class Broker: @unchecked Sendable {
             }
             if existing === session && !existing.persistsOffline {
                 // The taken-over connection's session was to end with it (3.1.1 clean session 1, v5
-                // expiry 0) [MQTT-3.1.2-6]: it ends now (will included) and Clean Start 0 finds none.
+                // expiry 0) [3.1.1:MQTT-3.1.2-6] [MQTT-3.1.2-23]: it ends now (will included) and Clean Start 0 finds none.
                 let fresh = Session(clientID: clientID, loopIndex: loop.index)
                 self.registryLock.withLock {
                     if self.sessions[ExactText(clientID)] === existing { self.sessions[ExactText(clientID)] = fresh }
@@ -129,7 +129,7 @@ public final class Broker: @unchecked Sendable {
 
     /// Ends a session (expiry, clean start, or a connection closing with expiry 0): forgets its
     /// subscriptions and queued messages and publishes a will still waiting on its delay
-    /// [MQTT-3.1.3-9]. On the session's loop.
+    /// [MQTT-3.1.2-8]. On the session's loop.
     func endSession(_ session: Session) {
         guard !session.isEnded else { return }
         session.isEnded = true
@@ -161,7 +161,7 @@ public final class Broker: @unchecked Sendable {
         if let will {
             if willDelay == 0 || !persists {
                 if willDelay == 0 { publish(will, from: nil, context: context) } else {
-                    // Session ends now, so the delayed will goes out now [MQTT-3.1.3-9].
+                    // Session ends now, so the delayed will goes out now [MQTT-3.1.2-8].
                     session.pendingWill = will
                 }
             } else {

@@ -309,7 +309,7 @@ public final class MQTTClient: @unchecked Sendable {
             messageSink.yield(message)
             send(.puback(PubAckPacket(packetID: publish.packetID)))
         case .exactlyOnce:
-            // Deliver once; a repeat before PUBREL is only acknowledged [MQTT-4.3.3-9].
+            // Deliver once; a repeat before PUBREL is only acknowledged [MQTT-4.3.3-10].
             if inboundQoS2.insert(publish.packetID).inserted { messageSink.yield(message) }
             send(.pubrec(PubAckPacket(packetID: publish.packetID)))
         }

@@ -19,7 +19,7 @@ final class ConnectValidationTests: XCTestCase {
     }
 
     func testReservedConnectFlagIsMalformed() {
-        // [MQTT-3.1.2-3]: the reserved flag (bit 0) must be 0.
+        // [MQTT-3.1.2-3] [3.1.1:MQTT-3.1.2-3]: the reserved flag (bit 0) must be 0.
         assertDecodeFails(connectFrame(flags: 0x03), version: nil, .malformedPacket)
         assertDecodeFails(connectFrame(flags: 0x01), version: nil, .malformedPacket)
         assertDecodeFails(connectFrame(level: 4, flags: 0x03), version: nil, .malformedPacket)
@@ -27,13 +27,14 @@ final class ConnectValidationTests: XCTestCase {
     }
 
     func testWillQoS3IsMalformed() {
-        // [MQTT-3.1.2-12]: Will QoS 3 is not allowed.
+        // Will QoS 3 is not allowed (spec 3.1.2.6; the client rule MQTT-3.1.2-12).
         assertDecodeFails(connectFrame(flags: 0x02 | 0x04 | 0x18, payload: Self.willPayload(v5: true)), version: nil, .malformedPacket)
         assertDecodeFails(connectFrame(level: 4, flags: 0x04 | 0x18, payload: Self.willPayload(v5: false)), version: nil, .malformedPacket)
     }
 
     func testWillQoSOrRetainWithoutWillFlagIsMalformed() {
-        // [MQTT-3.1.2-11]: Will QoS must be 0 without a will; [MQTT-3.1.2-13]: so must Will Retain.
+        // Will QoS must be 0 without a will, and so must Will Retain (the client rules MQTT-3.1.2-11
+        // and MQTT-3.1.2-13).
         for level: UInt8 in [3, 4, 5] {
             let name = level == 3 ? "MQIsdp" : "MQTT"
             for flags: UInt8 in [0x02 | 0x08, 0x02 | 0x10, 0x02 | 0x20, 0x02 | 0x38] {
@@ -43,7 +44,7 @@ final class ConnectValidationTests: XCTestCase {
     }
 
     func testPasswordWithoutUsernameBeforeV5IsMalformed() {
-        // 3.1.1 [MQTT-3.1.2-22]: a password needs a user name; 5.0 lifts this.
+        // 3.1.1: a password needs a user name (its client rule MQTT-3.1.2-22); 5.0 lifts this.
         assertDecodeFails(connectFrame(level: 4, flags: 0x42, payload: str("c") + bin([1, 2])), version: nil, .malformedPacket)
         assertDecodeFails(connectFrame(name: "MQIsdp", level: 3, flags: 0x42, payload: str("c") + bin([1, 2])), version: nil, .malformedPacket)
         assertDecodes(connectFrame(level: 5, flags: 0x42, payload: str("c") + bin([1, 2])), version: nil,
@@ -51,7 +52,7 @@ final class ConnectValidationTests: XCTestCase {
     }
 
     func testInvalidProtocolNameIsProtocolError() {
-        // [MQTT-3.1.2-1]: an incorrect protocol name.
+        // [MQTT-3.1.2-1] [3.1.1:MQTT-3.1.2-1]: an incorrect protocol name.
         for name in ["MQTX", "mqtt", "MQTT ", "", "MQIsdP", "HTTP"] {
             assertDecodeFails(connectFrame(name: name, level: 4), version: nil, .protocolError)
             assertDecodeFails(connectFrame(name: name, level: 5), version: nil, .protocolError)
@@ -131,7 +132,7 @@ final class ConnectValidationTests: XCTestCase {
     // MARK: CONNACK
 
     func testConnAckReservedFlagsAreMalformed() {
-        // Connect Acknowledge Flags bits 7-1 are reserved [MQTT-3.2.2-1].
+        // Connect Acknowledge Flags bits 7-1 are reserved (spec 3.2.2.1): a client's decoder refuses them.
         for flags: UInt8 in [0x02, 0x80, 0xFE] {
             assertDecodeFails([0x20, 0x02, flags, 0x00], version: .v3_1_1, .malformedPacket)
             assertDecodeFails([0x20, 0x03, flags, 0x00, 0x00], version: .v5, .malformedPacket)

@@ -45,7 +45,7 @@ final class FixedHeaderValidationTests: XCTestCase {
     }
 
     func testWrongFlagsInV3() {
-        // The same rule in 3.1.1 [MQTT-2.1.3-1], e.g. PUBREL written with the flags of PUBACK, SUBSCRIBE with 0000.
+        // The same rule in 3.1.1 [3.1.1:MQTT-2.2.2-2], e.g. PUBREL written with the flags of PUBACK, SUBSCRIBE with 0000.
         assertDecodeFails(hex("60 02 00 01"), version: .v3_1_1, .malformedPacket)
         assertDecodeFails(hex("80 06 00 01 00 01 74 00"), version: .v3_1_1, .malformedPacket)
         assertDecodeFails(hex("a0 05 00 01 00 01 74"), version: .v3_1_1, .malformedPacket)

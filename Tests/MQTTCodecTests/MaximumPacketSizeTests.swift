@@ -3,8 +3,9 @@ import XCTest
 @testable import MQTTCodec
 
 /// The decoder's maximum packet size: a packet larger than the limit is rejected with 0x95 Packet
-/// too large from its fixed header alone, before its body is buffered [MQTT-3.1.2-24] [MQTT-3.2.2-15]
-/// (the size is the whole packet: fixed header + remaining length).
+/// too large from its fixed header alone, before its body is buffered (spec 3.1.2.11.4 and 3.2.2.3.6,
+/// the receiving side of MQTT-3.1.2-24 and of the client rule MQTT-3.2.2-15; the size is the whole
+/// packet: fixed header + remaining length).
 final class MaximumPacketSizeTests: XCTestCase {
 
     private func expectTooLarge(_ input: [UInt8], limit: Int, version: ProtocolVersion? = .v5,

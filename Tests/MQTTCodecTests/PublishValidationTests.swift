@@ -49,7 +49,8 @@ final class PublishValidationTests: XCTestCase {
     }
 
     func testPacketIdentifierZeroIsProtocolError() {
-        // [MQTT-2.2.1-3]: a QoS > 0 PUBLISH carries a non-zero packet identifier.
+        // A QoS > 0 PUBLISH carries a non-zero packet identifier ([3.1.1:MQTT-2.3.1-1]; in 5.0 the
+        // client rule MQTT-2.2.1-3).
         for version in allVersions {
             assertDecodeFails(frame(0x32, Self.publishBody(packetID: 0, v5: version == .v5)), version: version, .protocolError)
             assertDecodeFails(frame(0x34, Self.publishBody(packetID: 0, v5: version == .v5)), version: version, .protocolError)
@@ -60,7 +61,7 @@ final class PublishValidationTests: XCTestCase {
         // v5: a zero-length Topic Name without a Topic Alias is a Protocol Error (spec 3.3.2.3.4).
         assertDecodeFails(frame(0x30, Self.publishBody(topic: str(""), v5: true)), version: .v5, .protocolError)
         assertDecodes(frame(0x30, Self.publishBody(topic: str(""), v5: true, properties: props([0x23] + u16(1)))), version: .v5)
-        // 3.1.1: topic names are at least one character [MQTT-4.7.3-1].
+        // 3.1.1: topic names are at least one character [3.1.1:MQTT-4.7.3-1].
         assertDecodeFails(frame(0x30, Self.publishBody(topic: str(""), v5: false)), version: .v3_1_1, .malformedPacket)
         assertDecodeFails(frame(0x30, Self.publishBody(topic: str(""), v5: false)), version: .v3_1, .malformedPacket)
     }
@@ -86,7 +87,7 @@ final class PublishValidationTests: XCTestCase {
     static let ackFirstBytes: [UInt8] = [0x40, 0x50, 0x62, 0x70]
 
     func testAckPacketIdentifierZeroIsProtocolError() {
-        // The acknowledged PUBLISH had a non-zero identifier [MQTT-2.2.1-3], so an ack of 0 is an error.
+        // The acknowledged PUBLISH had a non-zero identifier (spec 2.2.1), so an ack of 0 is an error.
         for version in allVersions {
             for first in Self.ackFirstBytes {
                 assertDecodes([first, 0x02, 0x00, 0x01], version: version)
@@ -102,7 +103,7 @@ final class PublishValidationTests: XCTestCase {
                 assertDecodeFails([first, 0x00], version: version, .malformedPacket)
                 assertDecodeFails([first, 0x01, 0x00], version: version, .malformedPacket)
             }
-            // v3: exactly two bytes [MQTT-3.4.2] etc.
+            // v3: exactly two bytes (spec 3.4.2 and the like).
             assertDecodeFails([first, 0x03, 0x00, 0x01, 0x00], version: .v3_1_1, .malformedPacket)
             assertDecodeFails([first, 0x03, 0x00, 0x01, 0x00], version: .v3_1, .malformedPacket)
             // v5: property length running past the packet; a property value cut short.

@@ -20,7 +20,7 @@ final class RoundTripTests: XCTestCase {
     }
 
     func testConnectEmptyClientID() {
-        // A zero-byte ClientId is allowed by 3.1.1 and 5.0 [MQTT-3.1.3-6]; the codec carries it either way.
+        // A zero-byte ClientId is allowed by 3.1.1 and 5.0 (spec 3.1.3.1); the codec carries it either way.
         for version in allVersions {
             assertRoundTrip(.connect(ConnectPacket(protocolVersion: version, clientID: "")), version)
         }
@@ -188,7 +188,7 @@ final class RoundTripTests: XCTestCase {
     func testPublishEveryQoSDupRetainEveryVersion() {
         for version in allVersions {
             for qos in [QoS.atMostOnce, .atLeastOnce, .exactlyOnce] {
-                for dup in [false, true] where !(dup && qos == .atMostOnce) {  // DUP must be 0 for QoS 0 [MQTT-3.3.1-2]
+                for dup in [false, true] where !(dup && qos == .atMostOnce) {  // DUP must be 0 for QoS 0 (spec 3.3.1.1)
                     for retain in [false, true] {
                         let packetID: UInt16 = qos == .atMostOnce ? 0 : 0xBEEF
                         let publish = PublishPacket(topic: "a/b/c", payload: buffer("hello"), qos: qos, retain: retain, dup: dup, packetID: packetID)
@@ -387,7 +387,7 @@ final class RoundTripTests: XCTestCase {
     }
 
     func testSubAckV3FailureWrittenAs0x80() {
-        // 3.1.1 knows only 0x00, 0x01, 0x02 and 0x80 Failure [MQTT-3.9.3-2]: any v5 failure code becomes 0x80.
+        // 3.1.1 knows only 0x00, 0x01, 0x02 and 0x80 Failure [3.1.1:MQTT-3.9.3-2]: any v5 failure code becomes 0x80.
         let packet = SubAckPacket(packetID: 1, reasonCodes: [.notAuthorized, .grantedQoS1, .topicFilterInvalid, .quotaExceeded])
         XCTAssertEqual(encode(.suback(packet), .v3_1_1), hex("90 06 00 01 80 01 80 80"))
         assertRoundTrip(.suback(packet), .v3_1_1,

@@ -57,7 +57,7 @@ final class SubscribeValidationTests: XCTestCase {
     }
 
     func testV3OptionBitsAboveQoSAreMalformed() {
-        // 3.1.1 [MQTT-3-8.3-4]: the upper six bits of the requested QoS byte are reserved, and QoS 3 is malformed.
+        // 3.1.1 [3.1.1:MQTT-3.8.3-4]: the upper six bits of the requested QoS byte are reserved, and QoS 3 is malformed.
         for version in [ProtocolVersion.v3_1, .v3_1_1] {
             for options: UInt8 in [0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x05, 0xFC, 0x03] {
                 assertDecodeFails(Self.subscribe([(str("a"), options)], v5: false), version: version, .malformedPacket)
@@ -67,7 +67,7 @@ final class SubscribeValidationTests: XCTestCase {
     }
 
     func testSubscribeWithoutFiltersIsProtocolError() {
-        // [MQTT-3.8.3-2] (3.1.1 [MQTT-3.8.3-3]): at least one Topic Filter / options pair.
+        // [MQTT-3.8.3-2] [3.1.1:MQTT-3.8.3-3]: at least one Topic Filter / options pair.
         assertDecodeFails(Self.subscribe([], v5: true), version: .v5, .protocolError)
         assertDecodeFails(Self.subscribe([], v5: true, properties: props([0x0B, 0x01])), version: .v5, .protocolError)
         assertDecodeFails(Self.subscribe([], v5: false), version: .v3_1_1, .protocolError)
@@ -75,7 +75,8 @@ final class SubscribeValidationTests: XCTestCase {
     }
 
     func testSubscribePacketIdentifierZeroIsProtocolError() {
-        // [MQTT-2.2.1-3]: SUBSCRIBE carries a non-zero packet identifier.
+        // SUBSCRIBE carries a non-zero packet identifier ([3.1.1:MQTT-2.3.1-1]; in 5.0 the client rule
+        // MQTT-2.2.1-3).
         assertDecodeFails(Self.subscribe([(str("a"), 0)], packetID: 0, v5: true), version: .v5, .protocolError)
         assertDecodeFails(Self.subscribe([(str("a"), 0)], packetID: 0, v5: false), version: .v3_1_1, .protocolError)
     }

@@ -42,7 +42,7 @@ final class VariableByteIntegerTests: XCTestCase {
     }
 
     func testFiveByteEncodingRejected() {
-        // At most four bytes [MQTT-1.5.5]: a continuation bit on the fourth byte is a Malformed Packet.
+        // At most four bytes (spec 1.5.5): a continuation bit on the fourth byte is a Malformed Packet.
         for encoding in ["ff ff ff ff 7f", "80 80 80 80 01", "ff ff ff ff", "80 80 80 80"] {
             var input = ByteBuffer(bytes: hex(encoding))
             XCTAssertThrowsError(try input.readVariableByteInteger(), encoding) { error in

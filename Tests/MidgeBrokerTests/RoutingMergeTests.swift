@@ -4,7 +4,7 @@ import NIOCore
 import XCTest
 
 /// Overlapping subscriptions of one session become one delivery with the highest QoS and all
-/// subscription identifiers [MQTT-3.3.4-2] [MQTT-3.3.4-3] [MQTT-3.3.4-5].
+/// subscription identifiers [MQTT-3.3.4-2] [MQTT-3.3.4-3] [MQTT-3.3.4-4].
 final class RoutingMergeTests: XCTestCase {
     func testOneDeliveryPerSessionWithMaxQoSAndAllIdentifiers() {
         let a = Session(clientID: "a", loopIndex: 0)

@@ -20,7 +20,7 @@ final class SubscriptionTreeTests: XCTestCase {
             tree.subscribe(Subscription(session: session(filter), filter: filter, options: .init(), identifier: nil))
         }
         _ = s
-        // "sport/tennis/player1/#" matches the parent level too [MQTT-4.7.1-2 example].
+        // "sport/tennis/player1/#" matches the parent level too (spec 4.7.1.2).
         XCTAssertEqual(matches(tree, "sport/tennis/player1"), ["#", "sport/#", "sport/+/player1", "sport/tennis/player1/#"])
         XCTAssertEqual(matches(tree, "sport"), ["#", "+", "sport/#"])
         XCTAssertEqual(matches(tree, "/finance"), ["#", "+/+", "/+"])

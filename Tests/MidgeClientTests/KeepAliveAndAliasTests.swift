@@ -55,7 +55,8 @@ final class KeepAliveAndAliasTests: XCTestCase {
         let deadline = Date().addingTimeInterval(5)
         while broker.publishes().count < 4 && Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
         let sent = broker.publishes()
-        // First use: topic and alias 1; repeats: empty topic and the alias [MQTT-3.3.2-12];
+        // First use: topic and alias 1; repeats: empty topic and the alias (spec 3.3.2.3.4; the client
+        // rule MQTT-3.3.2-9 keeps aliases within the broker's maximum);
         // a second topic does not fit the broker's maximum of 1 and goes out in full.
         XCTAssertEqual(sent.map(\.topic), ["a/long/topic", "", "other", ""])
         XCTAssertEqual(sent.map(\.properties.topicAlias), [1, 1, nil, 1])

@@ -6,9 +6,9 @@ import NIOCore
 import XCTest
 
 /// MidgeClient's QoS machinery under failure: unacknowledged messages are resent with DUP and
-/// their packet ids after a reconnect [MQTT-4.4.0-1], publishes made while the broker is gone
+/// their packet ids after a reconnect (the client side of MQTT-4.4.0-1), publishes made while the broker is gone
 /// go out once it is back (a real broker restarted mid-flow), and the broker's Receive Maximum
-/// caps what is in flight [MQTT-3.3.4-7].
+/// caps what is in flight (the client rule MQTT-3.3.4-7).
 final class ReconnectAndInflightTests: XCTestCase {
     private func waitUntil(_ timeout: TimeInterval = 5, _ condition: () -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)

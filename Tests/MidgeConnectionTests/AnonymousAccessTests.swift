@@ -16,7 +16,7 @@ final class AnonymousAccessTests: XCTestCase {
             let raw = try await RawConnection.connect(broker)
             try await raw.send(connectBytes("anon-\(version.rawValue)", version))
             let (bytes, closed) = await raw.readUntilClose(timeout: 2)
-            // [MQTT-3.2.2-5] (3.1.1) a refused CONNACK, then close.
+            // [3.1.1:MQTT-3.2.2-5] A refusing CONNACK, then the close.
             XCTAssertEqual(bytes, [0x20, 0x02, 0x00, 0x05], "\(version): \(hex(bytes))")
             XCTAssertTrue(closed, "\(version): connection must close after a refusal")
             await raw.close()
@@ -42,7 +42,7 @@ final class AnonymousAccessTests: XCTestCase {
     }
 
     func testRefusedConnAckHasSessionPresentZero() async throws {
-        // [MQTT-3.2.2-4] (3.1.1) / [MQTT-3.2.2-6] (5.0): a refusing CONNACK has Session Present 0,
+        // [3.1.1:MQTT-3.2.2-4] [MQTT-3.2.2-6] A refusing CONNACK has Session Present 0,
         // even when a stored session exists; the stored session is left alone.
         let (v3, _) = try await connectAccepted(broker, "stored-3", version: .v3_1_1, cleanStart: false, username: "bob")
         try await disconnect(v3)

@@ -18,20 +18,20 @@ final class CleanStartAndSessionPresentTests: XCTestCase {
         for version in [ProtocolVersion.v3_1_1, .v5] {
             let id = "resume-\(version.rawValue)"
             let topic = "resume/\(version.rawValue)"
-            // No stored session yet: Session Present 0 [MQTT-3.2.2-3] (3.1.1: [MQTT-3.2.2-3]).
+            // No stored session yet: Session Present 0 [MQTT-3.2.2-3] [3.1.1:MQTT-3.2.2-3].
             var (client, connack) = try await connectAccepted(broker, id, version: version, cleanStart: false,
                                                               sessionExpiry: persistent(version))
             XCTAssertFalse(connack.sessionPresent, "\(version): no session stored yet")
             try await subscribe(client, topic, qos: .atLeastOnce)
             try await disconnect(client)
 
-            // Queued while offline [MQTT-3.1.2-5] (3.1.1: [MQTT-3.1.2-4]).
+            // Queued while offline and delivered on resumption [MQTT-3.1.2-5] [3.1.1:MQTT-3.1.2-4] [3.1.1:MQTT-3.1.2-5].
             let (publisher, _) = try await connectAccepted(broker, "resume-pub-\(version.rawValue)")
             try await publish(publisher, topic, "while offline", qos: .atLeastOnce)
 
             (client, connack) = try await connectAccepted(broker, id, version: version, cleanStart: false,
                                                           sessionExpiry: persistent(version))
-            // Stored session: Session Present 1 [MQTT-3.2.2-2] (v5: [MQTT-3.2.2-3]).
+            // Stored session: Session Present 1 [MQTT-3.2.2-3] [3.1.1:MQTT-3.2.2-2].
             XCTAssertTrue(connack.sessionPresent, "\(version): session must be present")
             guard let queued = await expectPublish(client) else { return }
             XCTAssertEqual(queued.payload.text, "while offline")
@@ -56,8 +56,8 @@ final class CleanStartAndSessionPresentTests: XCTestCase {
             try await disconnect(client)
             XCTAssertNotNil(broker.broker.session(clientID: id), "\(version): session stored")
 
-            // Clean Start 1 discards the stored session [MQTT-3.1.2-4] (3.1.1: [MQTT-3.1.2-6]) and
-            // Session Present is 0 [MQTT-3.2.2-2] (3.1.1: [MQTT-3.2.2-1]).
+            // Clean Start 1 discards the stored session [MQTT-3.1.2-4] [3.1.1:MQTT-3.1.2-6] and
+            // Session Present is 0 [MQTT-3.2.2-2] [3.1.1:MQTT-3.2.2-1].
             var connack: ConnAckPacket
             (client, connack) = try await connectAccepted(broker, id, version: version, cleanStart: true)
             XCTAssertFalse(connack.sessionPresent, "\(version): clean start must not present a session")
@@ -66,7 +66,7 @@ final class CleanStartAndSessionPresentTests: XCTestCase {
             await expectNothing(client, for: 0.3, "(the subscription was discarded)")
             try await disconnect(client)
 
-            // A clean session (3.1.1) / expiry 0 session (5.0) ends with its connection [MQTT-3.1.2-6].
+            // A clean session (3.1.1) / expiry 0 session (5.0) ends with its connection [3.1.1:MQTT-3.1.2-6] [MQTT-3.1.2-23].
             (client, connack) = try await connectAccepted(broker, id, version: version, cleanStart: false, sessionExpiry: persistent(version))
             XCTAssertFalse(connack.sessionPresent, "\(version): the clean session must have ended at disconnect")
             try await disconnect(client)

@@ -16,7 +16,7 @@ final class ClientIdentifierTests: XCTestCase {
     }
 
     func testV311EmptyClientIDWithCleanSessionIsAcceptedWithUniqueGeneratedID() async throws {
-        // [MQTT-3.1.3-6] A zero-byte ClientId with CleanSession 1 is accepted: the server assigns a unique id.
+        // [3.1.1:MQTT-3.1.3-6] A zero-byte ClientId with CleanSession 1 is accepted: the server assigns a unique id.
         let broker = try startBroker()
         let raw = try await RawConnection.connect(broker)
         try await raw.send(connectBytes("", .v3_1_1, cleanStart: true))
@@ -40,7 +40,7 @@ final class ClientIdentifierTests: XCTestCase {
     }
 
     func testV311EmptyClientIDWithCleanSessionZeroIsRejected() async throws {
-        // [MQTT-3.1.3-8] Zero-byte ClientId with CleanSession 0: CONNACK 0x02 (Identifier rejected), close.
+        // [3.1.1:MQTT-3.1.3-8] Zero-byte ClientId with CleanSession 0: CONNACK 0x02 (Identifier rejected), close.
         let broker = try startBroker()
         let (bytes, closed) = try await exchange(broker, connectBytes("", .v3_1_1, cleanStart: false))
         XCTAssertEqual(bytes, [0x20, 0x02, 0x00, 0x02], hex(bytes))
@@ -85,7 +85,7 @@ final class ClientIdentifierTests: XCTestCase {
     }
 
     func testZeroLengthClientIDRefusedWhenNotAllowed() async throws {
-        // allow_zero_length_clientid false: the id is rejected [MQTT-3.1.3-8] (v5: CONNACK 0x85).
+        // allow_zero_length_clientid false: the id is rejected: 3.1.1 CONNACK 0x02 [3.1.1:MQTT-3.1.3-9], v5 CONNACK 0x85 [MQTT-3.1.3-8].
         let broker = try startBroker { $0.security.allowZeroLengthClientID = false }
         let (v3, v3Closed) = try await exchange(broker, connectBytes("", .v3_1_1))
         XCTAssertEqual(v3, [0x20, 0x02, 0x00, 0x02], hex(v3))

@@ -44,7 +44,7 @@ final class ConnectPacketValidationTests: XCTestCase {
     }
 
     func testV5PasswordWithoutUserNameIsAccepted() async throws {
-        // 5.0 allows a password without a user name (spec 3.1.2.9), unlike 3.1.1 [MQTT-3.1.2-22].
+        // 5.0 allows a password without a user name (spec 3.1.2.9), unlike 3.1.1 (its client rule MQTT-3.1.2-22).
         let bytes = rawConnect(flags: 0x42, payload: mqttString("pw-only") + mqttBinary([1, 2, 3]))
         let raw = try await RawConnection.connect(broker)
         try await raw.send(bytes)
@@ -56,7 +56,7 @@ final class ConnectPacketValidationTests: XCTestCase {
     // MARK: Protocol name and level
 
     func testUnknownProtocolLevelGetsConnAckReturnCode1ThenClose() async throws {
-        // [MQTT-3.1.2-2] An unsupported level is answered with the 3.1.1 CONNACK 0x01
+        // [MQTT-3.1.2-2] [3.1.1:MQTT-3.1.2-2] An unsupported level is answered with the 3.1.1 CONNACK 0x01
         // (Mosquitto's answer whatever the level), then the connection is closed.
         let v311 = connectBytes("lvl", .v3_1_1)
         let levelIndex = 2 + "MQTT".mqttEncodedLength
@@ -79,7 +79,7 @@ final class ConnectPacketValidationTests: XCTestCase {
     }
 
     func testWrongProtocolNameClosesWithoutConnAck() async throws {
-        // [MQTT-3.1.2-1] A protocol name other than "MQTT" ("MQIsdp" for 3.1): the Server MAY
+        // [MQTT-3.1.2-1] [3.1.1:MQTT-3.1.2-1] A protocol name other than "MQTT" ("MQIsdp" for 3.1): the Server MAY
         // disconnect; Mosquitto closes without CONNACK.
         for name in ["MQTX", "mqtt", "MQTT ", "MQ", "", "MQIsdP"] {
             for level: UInt8 in [3, 4, 5] {
@@ -94,7 +94,7 @@ final class ConnectPacketValidationTests: XCTestCase {
     // MARK: CONNECT first, and only once
 
     func testFirstPacketOtherThanConnectIsClosed() async throws {
-        // [MQTT-3.1.0-1] The first packet from the client MUST be CONNECT; otherwise close.
+        // The client rule MQTT-3.1.0-1: the first packet must be CONNECT; otherwise the broker closes.
         let packets: [(String, [UInt8])] = [
             ("PINGREQ", [0xC0, 0x00]),
             ("PUBLISH", rawPacket(0x30, mqttString("a/b") + Array("x".utf8))),
@@ -116,7 +116,7 @@ final class ConnectPacketValidationTests: XCTestCase {
     }
 
     func testSecondConnectIsProtocolErrorAndCloses() async throws {
-        // [MQTT-3.1.0-2] A second CONNECT is a Protocol Error: v5 gets DISCONNECT 0x82, then close.
+        // [MQTT-3.1.0-2] [3.1.1:MQTT-3.1.0-2] A second CONNECT is a Protocol Error: v5 gets DISCONNECT 0x82, then close.
         for version in [ProtocolVersion.v3_1, .v3_1_1, .v5] {
             let (client, _) = try await connectAccepted(broker, "twice-\(version.rawValue)", version: version)
             try await client.send(.connect(ConnectPacket(protocolVersion: version, clientID: "twice-\(version.rawValue)")))
@@ -133,7 +133,7 @@ final class ConnectPacketValidationTests: XCTestCase {
     // MARK: Reserved bits and malformed CONNECT
 
     func testConnectFixedHeaderFlagsMustBeZero() async throws {
-        // [MQTT-2.1.3-1] CONNECT's fixed header flags are reserved (0000): anything else is malformed.
+        // [MQTT-2.1.3-1] [3.1.1:MQTT-2.2.2-2] CONNECT's fixed header flags are reserved (0000): anything else is malformed.
         for version in [ProtocolVersion.v3_1_1, .v5] {
             for flags: UInt8 in [0x01, 0x02, 0x08] {
                 var bytes = connectBytes("fh", version)
@@ -150,7 +150,7 @@ final class ConnectPacketValidationTests: XCTestCase {
     }
 
     func testReservedConnectFlagV311ClosesWithoutConnAck() async throws {
-        // [MQTT-3.1.2-3] The reserved connect flag must be 0; otherwise a Malformed Packet: close.
+        // [3.1.1:MQTT-3.1.2-3] The reserved connect flag must be 0; otherwise a Malformed Packet: close.
         var bytes = connectBytes("rsv", .v3_1_1)
         bytes[connectFlagsIndex(.v3_1_1)] |= 0x01
         let received = try await exchange(bytes, "reserved flag 3.1.1")
@@ -170,12 +170,13 @@ final class ConnectPacketValidationTests: XCTestCase {
     func testMalformedV5ConnectGetsConnAckWithReasonThenClose() async throws {
         let id = mqttString("bad5")
         let will = rawProperties([]) + mqttString("will/t") + mqttBinary(Array("w".utf8))
+        // [MQTT-3.1.4-1] A CONNECT that breaks section 3.1 gets CONNACK with the reason, then the close.
         let cases: [(String, [UInt8], UInt8)] = [
-            // [MQTT-3.1.2-12] Will QoS 3 is malformed.
+            // Will QoS 3 is malformed (spec 3.1.2.6; the client rule MQTT-3.1.2-12).
             ("will QoS 3", rawConnect(flags: 0x02 | 0x04 | 0x18, payload: id + will), 0x81),
-            // [MQTT-3.1.2-11] Will QoS must be 0 without a will.
+            // Will QoS must be 0 without a will (the client rule MQTT-3.1.2-11).
             ("will QoS without will flag", rawConnect(flags: 0x02 | 0x08, payload: id), 0x81),
-            // [MQTT-3.1.2-13] Will Retain must be 0 without a will.
+            // Will Retain must be 0 without a will (the client rule MQTT-3.1.2-13).
             ("will retain without will flag", rawConnect(flags: 0x02 | 0x20, payload: id), 0x81),
             // Spec 2.2.2.2: a property twice is a Protocol Error.
             ("duplicate Session Expiry Interval", rawConnect(properties: [0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 2], payload: id), 0x82),
@@ -199,7 +200,7 @@ final class ConnectPacketValidationTests: XCTestCase {
             ("user name flag without user name", rawConnect(flags: 0x82, payload: id), 0x81),
             // Trailing bytes after the last field.
             ("trailing bytes", rawConnect(payload: id + [0x01, 0x02]), 0x81),
-            // [MQTT-3.1.3-11] The Will Topic is a Topic Name: no wildcards.
+            // The Will Topic is a Topic Name (spec 3.1.3.3): no wildcards.
             ("will topic with wildcard", rawConnect(flags: 0x06, payload: id + rawProperties([]) + mqttString("will/#") + mqttBinary([0x77])), 0x90),
             // Will properties: a property not allowed in a will (Session Expiry Interval).
             ("Session Expiry in will properties", rawConnect(flags: 0x06, payload: id + rawProperties([0x11, 0, 0, 0, 1]) + mqttString("w") + mqttBinary([0x77])), 0x81),
@@ -214,7 +215,8 @@ final class ConnectPacketValidationTests: XCTestCase {
     }
 
     func testMalformedV3ConnectClosesWithoutConnAck() async throws {
-        // [MQTT-4.8.0-1] 3.1.1 has no reason codes for these: the server closes the connection.
+        // [3.1.1:MQTT-3.1.4-1] 3.1.1 has no reason codes for these: the server closes the connection
+        // without a CONNACK.
         let id = mqttString("bad3")
         let will = mqttString("will/t") + mqttBinary(Array("w".utf8))
         for (name, level) in [("MQTT", UInt8(4)), ("MQIsdp", UInt8(3))] {
@@ -233,7 +235,7 @@ final class ConnectPacketValidationTests: XCTestCase {
                 XCTAssertEqual(received, [], "\(what) (\(name)): \(hex(received))")
             }
         }
-        // [MQTT-3.1.2-22] 3.1.1: password flag without user name flag.
+        // 3.1.1: password flag without user name flag (the client rule MQTT-3.1.2-22).
         let received = try await exchange(rawConnect(name: "MQTT", level: 4, flags: 0x42, properties: nil, payload: id + mqttBinary([1])),
                                           "password without user name")
         XCTAssertEqual(received, [], hex(received))

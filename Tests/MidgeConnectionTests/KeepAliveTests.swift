@@ -15,8 +15,8 @@ final class KeepAliveTests: XCTestCase {
     }
 
     func testSilentClientIsDisconnectedAfterOneAndAHalfKeepAliveAndWillPublished() async throws {
-        // [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) No packet within 1.5 × Keep Alive: the server
-        // closes the connection as if the network had failed, so the will is published [MQTT-3.1.2-8].
+        // [MQTT-3.1.2-22] [3.1.1:MQTT-3.1.2-24] No packet within 1.5 × Keep Alive: the server
+        // closes the connection as if the network had failed, so the will is published [MQTT-3.1.2-8] [3.1.1:MQTT-3.1.2-8].
         let broker = try startBroker()
         let (watcher, _) = try await connectAccepted(broker, "ka-watch")
         try await subscribe(watcher, "ka/+")
@@ -107,8 +107,8 @@ final class KeepAliveTests: XCTestCase {
     }
 
     func testMaxKeepaliveSendsServerKeepAliveToV5AndEnforcesIt() async throws {
-        // [MQTT-3.2.2-21] max_keepalive 1: a v5 client asking for more (or for 0) gets Server Keep
-        // Alive 1 and must use it; the broker enforces it. [MQTT-3.2.2-22] At or below it: no property.
+        // max_keepalive 1: a v5 client asking for more (or for 0) gets Server Keep Alive 1, which it
+        // must use (the client rule MQTT-3.2.2-21); the broker enforces it [MQTT-3.1.2-22]. [MQTT-3.2.2-22] At or below it: no property.
         let broker = try startBroker { $0.maxKeepalive = 1 }
         let start = Date()
         let (above, aboveAck) = try await connectAccepted(broker, "mka-60", keepAlive: 60)

@@ -5,7 +5,7 @@ import NIOCore
 import XCTest
 
 /// `max_packet_size`: announced to v5 clients as Maximum Packet Size; a bigger packet is answered
-/// with DISCONNECT 0x95 (Packet too large) and the connection closed [MQTT-3.2.2-15] (spec 3.2.2.3.6),
+/// with DISCONNECT 0x95 (Packet too large) and the connection closed (spec 3.2.2.3.6; the client rule MQTT-3.2.2-15),
 /// decided from the fixed header alone; 3.1.1 connections are just closed.
 final class PacketTooLargeTests: XCTestCase {
     static let limit = 128

@@ -23,7 +23,7 @@ final class RetainAvailableTests: XCTestCase {
     }
 
     func testRetainedPublishIsRejected() async throws {
-        // [MQTT-3.2.2-14] the client must not send RETAIN 1; the server answers DISCONNECT 0x9A (spec 3.3.1.3).
+        // The client rule MQTT-3.2.2-14 forbids RETAIN 1 here; the server answers DISCONNECT 0x9A (spec 3.3.1.3).
         let (watcher, _) = try await connectAccepted(broker, "ra-watch")
         try await subscribe(watcher, "ra/#")
         for version in [ProtocolVersion.v3_1_1, .v5] {

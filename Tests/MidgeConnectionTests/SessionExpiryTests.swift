@@ -91,8 +91,8 @@ final class SessionExpiryTests: XCTestCase {
     }
 
     func testV5DisconnectSettingExpiryAfterZeroIsProtocolError() async throws {
-        // [MQTT-3.14.2-2] Session Expiry Interval 0 in CONNECT, non-zero in DISCONNECT: Protocol
-        // Error; the server answers DISCONNECT 0x82, closes, and (no normal DISCONNECT) publishes the will.
+        // Session Expiry Interval 0 in CONNECT, non-zero in DISCONNECT: a Protocol Error (spec
+        // 3.14.2.2.2, a rule without a number); the server answers DISCONNECT 0x82, closes, and (no normal DISCONNECT) publishes the will.
         let broker = try startBroker()
         let (watcher, _) = try await connectAccepted(broker, "exp-err-watch")
         try await subscribe(watcher, "exp-err/will")

@@ -15,7 +15,7 @@ final class SessionTakeoverTests: XCTestCase {
     }
 
     func testTakeoverClosesOldConnection() async throws {
-        // [MQTT-3.1.4-3] (3.1.1: [MQTT-3.1.4-2]) The existing connection is closed; a v5 client first
+        // [MQTT-3.1.4-3] [3.1.1:MQTT-3.1.4-2] The existing connection is closed; a v5 client first
         // gets DISCONNECT 0x8E (Session taken over).
         for oldVersion in [ProtocolVersion.v3_1, .v3_1_1, .v5] {
             for newVersion in [ProtocolVersion.v3_1_1, .v5] {
@@ -81,7 +81,7 @@ final class SessionTakeoverTests: XCTestCase {
 
     func testSessionContinuesAcrossRepeatedTakeoversOnBothEventLoops() async throws {
         // With Clean Start 0 the new connection gets the old one's session: subscriptions, the
-        // unacknowledged QoS 1 message (resent with DUP [MQTT-4.4.0-1]) and those queued behind it.
+        // unacknowledged QoS 1 message (resent with DUP [MQTT-4.4.0-1] [3.1.1:MQTT-4.4.0-1]) and those queued behind it.
         // Several takeovers in a row put old and new connections on different event loops.
         for version in [ProtocolVersion.v3_1_1, .v5] {
             let id = "roam-\(version.rawValue)"
@@ -145,7 +145,7 @@ final class SessionTakeoverTests: XCTestCase {
                                                      sessionExpiry: version == .v5 ? 60 : nil)
             try await subscribe(old, "fresh/\(version.rawValue)")
             let (new, connack) = try await connectAccepted(broker, id, version: version, cleanStart: true)
-            XCTAssertFalse(connack.sessionPresent, "[MQTT-3.2.2-2] Clean Start 1: no session present")
+            XCTAssertFalse(connack.sessionPresent, "Clean Start 1: no session present [MQTT-3.2.2-2] [3.1.1:MQTT-3.2.2-1]")
             await expectClose(old)
             let (publisher, _) = try await connectAccepted(broker, "fresh-pub-\(version.rawValue)")
             try await publish(publisher, "fresh/\(version.rawValue)", "old subscription", qos: .atLeastOnce)
@@ -176,7 +176,7 @@ final class SessionTakeoverTests: XCTestCase {
 
     func testTakeoverOfSessionEndingWithItsConnectionStartsFresh() async throws {
         // The old connection's session lasts only as long as that connection (3.1.1 Clean Session 1
-        // [MQTT-3.1.2-6]; v5 Session Expiry 0): taking it over ends it, so even Clean Start 0 gets no
+        // [3.1.1:MQTT-3.1.2-6]; v5 Session Expiry 0 [MQTT-3.1.2-23]): taking it over ends it, so even Clean Start 0 gets no
         // session (Session Present 0) and none of its subscriptions.
         for version in [ProtocolVersion.v3_1_1, .v5] {
             let id = "ephemeral-\(version.rawValue)"

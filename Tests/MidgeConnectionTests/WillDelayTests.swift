@@ -62,7 +62,7 @@ final class WillDelayTests: XCTestCase {
     }
 
     func testWillPublishedWhenSessionExpiresBeforeDelay() async throws {
-        // [MQTT-3.1.3-9] Session Expiry 1 s < Will Delay 10 s: the will goes out when the session ends.
+        // [MQTT-3.1.2-8] Session Expiry 1 s < Will Delay 10 s: the will goes out when the session ends.
         let (client, _) = try await connectAccepted(broker, "short", will: delayedWill("short", delay: 10), sessionExpiry: 1)
         let closedAt = Date()
         await client.close()

@@ -32,7 +32,7 @@ final class WillPublicationTests: XCTestCase {
     }
 
     func testWillPublishedWhenSocketClosesWithoutDisconnect() async throws {
-        // [MQTT-3.1.2-8] Connection closed without DISCONNECT: the will is published.
+        // [MQTT-3.1.2-8] [3.1.1:MQTT-3.1.2-8] Connection closed without DISCONNECT: the will is published.
         for version in [ProtocolVersion.v3_1, .v3_1_1, .v5] {
             let name = "lost-\(version.rawValue)"
             let (client, _) = try await connectAccepted(broker, name, version: version, will: will(name))
@@ -42,7 +42,7 @@ final class WillPublicationTests: XCTestCase {
     }
 
     func testWillNotPublishedAfterNormalDisconnect() async throws {
-        // [MQTT-3.1.2-10] DISCONNECT (v5: reason 0x00) deletes the will.
+        // [MQTT-3.1.2-10] [MQTT-3.14.4-3] [3.1.1:MQTT-3.14.4-3] DISCONNECT (v5: reason 0x00) deletes the will.
         for version in [ProtocolVersion.v3_1, .v3_1_1, .v5] {
             let name = "normal-\(version.rawValue)"
             let (client, _) = try await connectAccepted(broker, name, version: version, will: will(name))
@@ -52,7 +52,8 @@ final class WillPublicationTests: XCTestCase {
     }
 
     func testV5DisconnectWithWillMessagePublishesWill() async throws {
-        // [MQTT-3.14.4-3] DISCONNECT 0x04 (Disconnect with Will Message): the will is published.
+        // [MQTT-3.1.2-8] Only DISCONNECT 0x00 deletes the will: after 0x04 (Disconnect with Will Message,
+        // spec 3.14.2.1) it is published.
         let (client, _) = try await connectAccepted(broker, "with-will", will: will("with-will"))
         try await disconnect(client, DisconnectPacket(reasonCode: .disconnectWithWillMessage))
         try await expectWill("with-will")
@@ -90,8 +91,8 @@ final class WillPublicationTests: XCTestCase {
     }
 
     func testWillRetainFlagStoresWillAsRetained() async throws {
-        // [MQTT-3.1.2-15] Will Retain 1: published as a retained message; a later subscriber gets it
-        // with RETAIN 1. [MQTT-3.1.2-14] Will Retain 0: not retained.
+        // [MQTT-3.1.2-15] [3.1.1:MQTT-3.1.2-17] Will Retain 1: published as a retained message; a later
+        // subscriber gets it with RETAIN 1. [MQTT-3.1.2-14] [3.1.1:MQTT-3.1.2-16] Will Retain 0: not retained.
         for version in [ProtocolVersion.v3_1_1, .v5] {
             let kept = "retained-\(version.rawValue)"
             let (client, _) = try await connectAccepted(broker, kept, version: version, will: will(kept, retain: true))
@@ -115,7 +116,7 @@ final class WillPublicationTests: XCTestCase {
     }
 
     func testWillQoSHonoured() async throws {
-        // [MQTT-3.1.2-12]/spec 3.1.2.6: the will is published with its Will QoS, delivered at the lower of it
+        // [3.1.1:MQTT-3.1.2-9] (v5: spec 3.1.2.6) The will is published with its Will QoS, delivered at the lower of it
         // and the subscription's QoS (the watcher subscribed with QoS 2).
         for version in [ProtocolVersion.v3_1_1, .v5] {
             for qos in [QoS.atMostOnce, .atLeastOnce, .exactlyOnce] {

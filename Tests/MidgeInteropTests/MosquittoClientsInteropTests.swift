@@ -150,7 +150,7 @@ final class MosquittoClientsInteropTests: InteropTestCase {
     }
 
     /// A retained publish forwarded to an already-subscribed client has the retain flag
-    /// cleared (MQTT-3.3.1-9); an MQTT 5 subscription with Retain As Published keeps it.
+    /// cleared (3.1.1 [3.1.1:MQTT-3.3.1-9], 5.0 [MQTT-3.3.1-12]); an MQTT 5 subscription with Retain As Published keeps it.
     func testLiveDeliveryOfRetainedPublishClearsRetainFlagUnlessRetainAsPublished() throws {
         let broker = try startBroker()
         let topic = "interop/live-retain"

@@ -115,7 +115,7 @@ final class InflightWindowTests: MessagingTestCase {
 
     /// A v5 client sending more unreleased QoS 2 PUBLISH packets than the broker's Receive
     /// Maximum is disconnected with 0x93 Receive Maximum exceeded (spec 3.3.4 / 4.9, the
-    /// receiving side of [MQTT-3.3.4-7]); the packets within the limit are acknowledged.
+    /// receiving side of the client rule MQTT-3.3.4-7); the packets within the limit are acknowledged.
     func testV5ClientExceedingBrokerReceiveMaximumIsDisconnectedWith0x93() async throws {
         try restartBroker { $0.maxInflightMessages = 2 }
         let (client, connack) = try await broker.connect("rm-exceed", version: .v5)

@@ -5,8 +5,8 @@ import NIOCore
 import XCTest
 
 /// Fan-out across the broker's event loops (TestBroker runs two): many subscribers spread over
-/// both loops each get every message of a burst exactly once and in order (v5 [MQTT-4.6.0-5]:
-/// ordered per publisher and topic), with no loss and no duplicates.
+/// both loops each get every message of a burst exactly once and in order (v5 [MQTT-4.6.0-5],
+/// 3.1.1 [3.1.1:MQTT-4.6.0-6]: ordered per publisher and topic), with no loss and no duplicates.
 final class MultiLoopFanOutTests: MessagingTestCase {
     private let subscriberCount = 20
     private let messageCount = 200
@@ -31,7 +31,7 @@ final class MultiLoopFanOutTests: MessagingTestCase {
             XCTAssertEqual(ack.reasonCode, .success)
             acked.append(ack.packetID)
         }
-        XCTAssertEqual(acked, (1...messageCount).map { UInt16($0) }, "PUBACKs in order (the broker-side mirror of [MQTT-4.6.0-2])")
+        XCTAssertEqual(acked, (1...messageCount).map { UInt16($0) }, "PUBACKs in order (the broker-side mirror of the client rule MQTT-4.6.0-2)")
 
         let expected = (0..<messageCount).map { "\($0)" }
         let results = try await withThrowingTaskGroup(of: (Int, [String]).self) { group in
@@ -51,7 +51,7 @@ final class MultiLoopFanOutTests: MessagingTestCase {
     }
 
     /// Two publishers on different connections (and loops) publishing concurrently: every
-    /// subscriber gets all messages, each publisher's in its own order [MQTT-4.6.0-5].
+    /// subscriber gets all messages, each publisher's in its own order [MQTT-4.6.0-5] [3.1.1:MQTT-4.6.0-6].
     func testConcurrentPublishersKeepPerPublisherOrder() async throws {
         var subscribers: [PacketConnection] = []
         for index in 0..<6 {

@@ -31,7 +31,7 @@ final class OfflineQueueTests: MessagingTestCase {
             let (subscriber, present) = try await connectPersistent(id, version, resume: true)
             XCTAssertTrue(present, "\(version)")
             let delivered = try await subscriber.receivePublishes(total)
-            XCTAssertEqual(delivered.map(\.text), (0..<total).map { "m\($0)" }, "\(version): order [MQTT-4.6.0-5]")
+            XCTAssertEqual(delivered.map(\.text), (0..<total).map { "m\($0)" }, "\(version): order [MQTT-4.6.0-5] [3.1.1:MQTT-4.6.0-6]")
             XCTAssertEqual(delivered.map(\.qos), (0..<total).map { $0 % 2 == 0 ? QoS.atLeastOnce : .exactlyOnce })
             XCTAssertTrue(delivered.allSatisfy { !$0.dup }, "\(version): queued messages were never sent: DUP 0")
             XCTAssertFalse(delivered.contains { $0.packetID == 0 })
@@ -133,8 +133,8 @@ final class OfflineQueueTests: MessagingTestCase {
         }
     }
 
-    /// A clean session keeps nothing: 3.1.1 Clean Session 1 [MQTT-3.1.2-6]; v5 Clean Start 0
-    /// with Session Expiry Interval 0 ends the session with the connection (spec 3.1.2.11.2), so
+    /// A clean session keeps nothing: 3.1.1 Clean Session 1 [3.1.1:MQTT-3.1.2-6]; v5 Clean Start 0
+    /// with Session Expiry Interval 0 ends the session with the connection [MQTT-3.1.2-23], so
     /// a later connection finds no session and gets nothing.
     func testCleanSessionGetsNothingQueued() async throws {
         for version in messagingVersions {

@@ -6,7 +6,7 @@ import XCTest
 
 /// A message matching several subscriptions of one client: Midge sends one copy (the choice
 /// documented in docs/conformance.md) at the highest QoS of the matching subscriptions
-/// [MQTT-3.3.4-2] (3.1.1: [MQTT-3.3.5-1]) carrying every matching Subscription Identifier
+/// [MQTT-3.3.4-2] [3.1.1:MQTT-3.3.5-1] carrying every matching Subscription Identifier
 /// (v5 [MQTT-3.3.4-3], [MQTT-3.3.4-4]).
 final class OverlappingSubscriptionTests: MessagingTestCase {
     func testOneCopyWithTheHighestQoS() async throws {

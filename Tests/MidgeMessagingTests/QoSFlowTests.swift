@@ -9,8 +9,8 @@ import XCTest
 /// QoS a message is delivered at.
 final class QoSFlowTests: MessagingTestCase {
     /// Outgoing QoS 1/2 PUBLISH packets carry a non-zero packet identifier that is not in use by
-    /// another unacknowledged PUBLISH to the same client (v5 [MQTT-2.2.1-4]; 3.1.1 [MQTT-2.3.1-1]);
-    /// QoS 0 PUBLISH packets carry none (v5 [MQTT-2.2.1-2]; 3.1.1 [MQTT-2.3.1-5]).
+    /// another unacknowledged PUBLISH to the same client (v5 [MQTT-2.2.1-4]; 3.1.1 [3.1.1:MQTT-2.3.1-1] [3.1.1:MQTT-2.3.1-4]);
+    /// QoS 0 PUBLISH packets carry none (v5 [MQTT-2.2.1-2]; 3.1.1 [3.1.1:MQTT-2.3.1-5]).
     func testBrokerAllocatedPacketIDsAreNonZeroAndUniqueAmongInflight() async throws {
         for version in messagingVersions {
             let subscriber = try await connect("ids-sub-\(version)", version)
@@ -53,7 +53,7 @@ final class QoSFlowTests: MessagingTestCase {
     }
 
     /// Every combination of published QoS and subscription QoS: the message goes out at the
-    /// minimum of the two (v3.1.1 [MQTT-3.8.4-6], v5 [MQTT-3.8.4-8]), and both flows complete.
+    /// minimum of the two (v3.1.1 [3.1.1:MQTT-3.8.4-6], v5 [MQTT-3.8.4-8]), and both flows complete.
     func testDeliveryQoSIsMinimumOfPublishedAndGrantedQoS() async throws {
         for version in messagingVersions {
             var subscribers: [PacketConnection] = []
@@ -71,7 +71,7 @@ final class QoSFlowTests: MessagingTestCase {
                     XCTAssertEqual(delivered.text, "q\(published.rawValue)")
                     XCTAssertEqual(delivered.qos, min(published, granted),
                                    "\(version): published \(published), granted \(granted)")
-                    XCTAssertFalse(delivered.dup, "first delivery has DUP 0 [MQTT-3.3.1-1]")
+                    XCTAssertFalse(delivered.dup, "first delivery has DUP 0 (v5 [MQTT-4.3.2-2] [MQTT-4.3.3-2], 3.1.1 [3.1.1:MQTT-4.3.2-1] [3.1.1:MQTT-4.3.3-1])")
                     try await subscriber.acknowledge(delivered)
                 }
             }
@@ -125,9 +125,9 @@ final class QoSFlowTests: MessagingTestCase {
     }
 
     /// Inbound QoS 2, exactly once: until PUBREL, a re-sent PUBLISH (DUP 1, same packet id) is
-    /// acknowledged with PUBREC again but not delivered a second time (v3.1.1 [MQTT-4.3.3-2],
-    /// v5 [MQTT-4.3.3-9]); PUBREL is answered with PUBCOMP (v5 [MQTT-4.3.3-10]); after PUBCOMP
-    /// the same id starts a new message (v5 [MQTT-4.3.3-11]).
+    /// acknowledged with PUBREC again but not delivered a second time (v3.1.1 [3.1.1:MQTT-4.3.3-2],
+    /// v5 [MQTT-4.3.3-10]); PUBREL is answered with PUBCOMP (v5 [MQTT-4.3.3-11]); after PUBCOMP
+    /// the same id starts a new message (v5 [MQTT-4.3.3-12]).
     func testQoS2DuplicateBeforePubRelIsAcknowledgedButNotDeliveredTwice() async throws {
         for version in messagingVersions {
             let subscriber = try await connect("eo-sub-\(version)", version)
@@ -162,8 +162,8 @@ final class QoSFlowTests: MessagingTestCase {
     }
 
     /// The inbound QoS 2 state is session state (spec 4.1): a publisher that reconnects to its
-    /// session and re-sends an unreleased QoS 2 PUBLISH with DUP 1 [MQTT-4.4.0-1] gets PUBREC but
-    /// the message is not delivered twice.
+    /// session and re-sends an unreleased QoS 2 PUBLISH with DUP 1 (spec 4.4) gets PUBREC but
+    /// the message is not delivered twice (v5 [MQTT-4.3.3-10], 3.1.1 [3.1.1:MQTT-4.3.3-2]).
     func testQoS2DuplicateAfterReconnectIsNotDeliveredTwice() async throws {
         for version in messagingVersions {
             let subscriber = try await connect("eor-sub-\(version)", version)
@@ -194,7 +194,7 @@ final class QoSFlowTests: MessagingTestCase {
     }
 
     /// PUBREL for a packet id the broker does not know is still answered with PUBCOMP
-    /// (v5 [MQTT-4.3.3-10]); v5 carries reason 0x92 Packet Identifier not found (spec 3.7.2.1).
+    /// (v5 [MQTT-4.3.3-11], 3.1.1 [3.1.1:MQTT-4.3.3-2]); v5 carries reason 0x92 Packet Identifier not found (spec 3.7.2.1).
     func testPubRelForUnknownPacketIDGetsPubComp() async throws {
         for version in messagingVersions {
             let client = try await connect("rel-\(version)", version)
@@ -235,8 +235,8 @@ final class QoSFlowTests: MessagingTestCase {
     }
 
     /// QoS 1 inbound: each PUBLISH gets a PUBACK with its packet id (v5 [MQTT-4.3.2-4]; 3.1.1
-    /// [MQTT-4.3.2-2]) even for several outstanding at once, in order (the broker-side mirror of
-    /// [MQTT-4.6.0-2], which the spec states for clients).
+    /// [3.1.1:MQTT-4.3.2-2]) even for several outstanding at once, in order (the broker-side mirror of
+    /// the client rule MQTT-4.6.0-2).
     func testQoS1PubAcksInOrder() async throws {
         for version in messagingVersions {
             let publisher = try await connect("acks-\(version)", version)

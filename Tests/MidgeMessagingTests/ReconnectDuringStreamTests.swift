@@ -7,8 +7,8 @@ import XCTest
 /// A persistent QoS 1 subscriber whose connection drops and is re-established (each time a
 /// takeover of the half-dead connection, often onto the other event loop) while a publisher
 /// streams: no message is lost, and on each connection the resent messages (DUP 1) come first,
-/// then the rest, all in publication order (v5 and 3.1.1 [MQTT-4.4.0-1], the order rule [MQTT-4.6.0-1] states for clients,
-/// [MQTT-4.6.0-5]).
+/// then the rest, all in publication order (v5 [MQTT-4.4.0-1] [MQTT-4.6.0-5], 3.1.1 [3.1.1:MQTT-4.4.0-1]
+/// [3.1.1:MQTT-4.6.0-6]; the order the client rule MQTT-4.6.0-1 states for clients).
 final class ReconnectDuringStreamTests: MessagingTestCase {
     func testNoLossAndOrderAcrossReconnectsWhilePublishing() async throws {
         // No queue limit: a 3.1.1 subscriber (window 20) falls behind the publisher, and

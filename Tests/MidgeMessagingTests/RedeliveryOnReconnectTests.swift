@@ -6,8 +6,8 @@ import XCTest
 
 /// A persistent session that did not finish acknowledging its QoS 1/2 messages gets them again
 /// when it reconnects: same packet ids, DUP 1, in the original order; PUBREL again for QoS 2
-/// messages it had already PUBREC'd (v3.1.1 and v5 [MQTT-4.4.0-1], [MQTT-3.3.1-1]; the order is
-/// the one [MQTT-4.6.0-1] requires of clients, and [MQTT-4.6.0-5]).
+/// messages it had already PUBREC'd (v5 [MQTT-4.4.0-1] [MQTT-3.3.1-1], 3.1.1 [3.1.1:MQTT-4.4.0-1]
+/// [3.1.1:MQTT-3.3.1-1]; the order is the one the client rule MQTT-4.6.0-1 requires of clients).
 final class RedeliveryOnReconnectTests: MessagingTestCase {
     func testUnacknowledgedMessagesAreResentWithDupAndSamePacketIDsInOrder() async throws {
         for version in messagingVersions {
@@ -37,7 +37,7 @@ final class RedeliveryOnReconnectTests: MessagingTestCase {
 
             let present: Bool
             (subscriber, present) = try await connectPersistent(id, version, resume: true)
-            XCTAssertTrue(present, "\(version): Session Present (3.1.1 [MQTT-3.2.2-2], v5 [MQTT-3.2.2-3])")
+            XCTAssertTrue(present, "\(version): Session Present (3.1.1 [3.1.1:MQTT-3.2.2-2], v5 [MQTT-3.2.2-3])")
             var resent: [PublishPacket] = []
             var released: [UInt16] = []
             for _ in 0..<5 {   // four PUBLISH packets and one PUBREL
@@ -50,11 +50,11 @@ final class RedeliveryOnReconnectTests: MessagingTestCase {
             // m1, m2, m4, m5 again, in order, same ids and QoS, DUP 1.
             let expected = [first[1], first[2], first[4], first[5]]
             XCTAssertEqual(resent.map(\.text), expected.map(\.text), "\(version): resent in the original order")
-            XCTAssertEqual(resent.map(\.packetID), expected.map(\.packetID), "\(version): original packet ids [MQTT-4.4.0-1]")
+            XCTAssertEqual(resent.map(\.packetID), expected.map(\.packetID), "\(version): original packet ids [MQTT-4.4.0-1] [3.1.1:MQTT-4.4.0-1]")
             XCTAssertEqual(resent.map(\.qos), expected.map(\.qos))
             XCTAssertEqual(resent.map(\.topic), expected.map(\.topic))
-            XCTAssertTrue(resent.allSatisfy(\.dup), "\(version): DUP 1 on re-delivery [MQTT-3.3.1-1]")
-            // m3 was PUBREC'd: PUBREL again, not PUBLISH [MQTT-4.3.3-6].
+            XCTAssertTrue(resent.allSatisfy(\.dup), "\(version): DUP 1 on re-delivery [MQTT-3.3.1-1] [3.1.1:MQTT-3.3.1-1]")
+            // m3 was PUBREC'd: PUBREL again, not PUBLISH [MQTT-4.3.3-6] [3.1.1:MQTT-4.3.3-1].
             XCTAssertEqual(released, [first[3].packetID], "\(version): PUBREL resent for the PUBREC'd message")
             XCTAssertFalse(resent.contains { $0.text == "m0" || $0.text == "m3" }, "\(version): completed messages resent")
 
@@ -96,7 +96,7 @@ final class RedeliveryOnReconnectTests: MessagingTestCase {
     }
 
     /// Session takeover: a second connection with the same client id while the first is still
-    /// open (v5 [MQTT-3.1.4-3], 3.1.1 [MQTT-3.1.4-2]) resumes the session and gets the
+    /// open (v5 [MQTT-3.1.4-3], 3.1.1 [3.1.1:MQTT-3.1.4-2]) resumes the session and gets the
     /// unacknowledged messages again.
     func testResendAfterSessionTakeover() async throws {
         for version in messagingVersions {
@@ -131,7 +131,7 @@ final class RedeliveryOnReconnectTests: MessagingTestCase {
     }
 
     /// A clean session does not get unacknowledged messages back: v3.1.1 Clean Session 1 / v5
-    /// Clean Start 1 discard the previous session [MQTT-3.1.2-6] (v5 [MQTT-3.1.2-4]).
+    /// Clean Start 1 discard the previous session (3.1.1 [3.1.1:MQTT-3.1.2-6], v5 [MQTT-3.1.2-4]).
     func testCleanStartDiscardsUnacknowledgedMessages() async throws {
         for version in messagingVersions {
             let id = "cleanre-\(version)"
@@ -154,7 +154,7 @@ final class RedeliveryOnReconnectTests: MessagingTestCase {
 
     /// v5: a PUBACK or PUBREC with a reason code of 0x80 or above ends the flow: no PUBREL, the
     /// inflight slot is freed, and the message is not sent again on reconnect [MQTT-4.4.0-2]
-    /// (spec 4.3.3: "the Sender MUST NOT send PUBREL" after a failed PUBREC [MQTT-4.3.3-4 area]).
+    /// (a PUBREL answers only a PUBREC below 0x80 [MQTT-4.3.3-4]).
     func testV5ErrorAcknowledgementsEndTheFlow() async throws {
         var properties = Properties()
         properties.receiveMaximum = 1   // each next message proves the previous slot was freed

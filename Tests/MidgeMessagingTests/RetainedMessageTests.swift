@@ -21,8 +21,8 @@ final class RetainedMessageTests: MessagingTestCase {
         return received
     }
 
-    /// Stored and sent to new subscriptions with RETAIN 1 (v5 [MQTT-3.3.1-5]; 3.1.1 [MQTT-3.3.1-5],
-    /// [MQTT-3.3.1-6], [MQTT-3.3.1-8]), at the minimum of its QoS and the subscription's.
+    /// Stored and sent to new subscriptions with RETAIN 1 (v5 [MQTT-3.3.1-5] [MQTT-3.3.1-9]; 3.1.1
+    /// [3.1.1:MQTT-3.3.1-5] [3.1.1:MQTT-3.3.1-6] [3.1.1:MQTT-3.3.1-8]), at the minimum of its QoS and the subscription's.
     func testRetainedMessageIsDeliveredOnSubscribeWithRetainFlag() async throws {
         for version in messagingVersions {
             let publisher = try await connect("ret-pub-\(version)", version)
@@ -43,8 +43,8 @@ final class RetainedMessageTests: MessagingTestCase {
         }
     }
 
-    /// A new retained message replaces the old one (v5 [MQTT-3.3.1-5]); a non-retained message
-    /// neither stores nor replaces (v5 [MQTT-3.3.1-8]; 3.1.1 [MQTT-3.3.1-12]).
+    /// A new retained message replaces the old one (v5 [MQTT-3.3.1-5]; 3.1.1 [3.1.1:MQTT-3.3.1-5]); a
+    /// non-retained message neither stores nor replaces (v5 [MQTT-3.3.1-8]; 3.1.1 [3.1.1:MQTT-3.3.1-12]).
     func testRetainedMessageIsReplacedButNotByNonRetainedMessages() async throws {
         for version in messagingVersions {
             let publisher = try await connect("rep-pub-\(version)", version)
@@ -61,7 +61,7 @@ final class RetainedMessageTests: MessagingTestCase {
     }
 
     /// An empty retained payload clears the retained message (v5 [MQTT-3.3.1-6], [MQTT-3.3.1-7];
-    /// 3.1.1 [MQTT-3.3.1-10], [MQTT-3.3.1-11]) and is itself forwarded to current subscribers as
+    /// 3.1.1 [3.1.1:MQTT-3.3.1-10], [3.1.1:MQTT-3.3.1-11]) and is itself forwarded to current subscribers as
     /// a normal message.
     func testEmptyRetainedPayloadClearsTheRetainedMessage() async throws {
         for version in messagingVersions {
@@ -88,7 +88,7 @@ final class RetainedMessageTests: MessagingTestCase {
     }
 
     /// Live forwards carry RETAIN 0 whatever the publisher set (v5 [MQTT-3.3.1-12]; 3.1.1
-    /// [MQTT-3.3.1-9]); with v5 Retain As Published the flag is kept [MQTT-3.3.1-13].
+    /// [3.1.1:MQTT-3.3.1-9]); with v5 Retain As Published the flag is kept [MQTT-3.3.1-13].
     func testLiveForwardRetainFlagAndRetainAsPublished() async throws {
         for version in messagingVersions {
             let plain = try await connect("rap0-\(version)", version)

@@ -8,7 +8,7 @@ import XCTest
 /// one by one, UNSUBACK reason codes, no delivery after unsubscribing.
 final class SubscribeUnsubscribeTests: MessagingTestCase {
     /// A SUBSCRIBE for a filter the session already has replaces that subscription (its QoS and
-    /// options); messages are not delivered twice (v3.1.1 and v5 [MQTT-3.8.4-3]).
+    /// options); messages are not delivered twice (v5 [MQTT-3.8.4-3], 3.1.1 [3.1.1:MQTT-3.8.4-3]).
     func testResubscribeReplacesTheSubscription() async throws {
         for version in messagingVersions {
             let subscriber = try await connect("resub-\(version)", version)
@@ -33,19 +33,19 @@ final class SubscribeUnsubscribeTests: MessagingTestCase {
     }
 
     /// Invalid filters fail individually, the others in the same SUBSCRIBE succeed and work:
-    /// v5 0x8F Topic Filter invalid (spec 3.9.3), 3.1.1 0x80 Failure [MQTT-3.9.3-2]; one return
-    /// code per filter in order (v3.1.1 [MQTT-3.8.4-5], v5 [MQTT-3.8.4-6]).
+    /// v5 0x8F Topic Filter invalid (spec 3.9.3), 3.1.1 0x80 Failure [3.1.1:MQTT-3.9.3-2]; one return
+    /// code per filter in order (v3.1.1 [3.1.1:MQTT-3.8.4-5] [3.1.1:MQTT-3.9.3-1], v5 [MQTT-3.8.4-6] [MQTT-3.9.3-1]).
     func testInvalidFiltersFailIndividually() async throws {
         for version in messagingVersions {
             let subscriber = try await connect("badf-\(version)", version)
             let failure: ReasonCode = version == .v5 ? .topicFilterInvalid : .unspecifiedError
             let requests: [(String, QoS, ReasonCode)] = [
                 ("good/\(version)/+", .atLeastOnce, .grantedQoS1),
-                ("bad/#/more", .atLeastOnce, failure),     // '#' not last [MQTT-4.7.1-2]
-                ("bad+", .atMostOnce, failure),             // '+' not a whole level [MQTT-4.7.1-3]
-                ("bad/a#", .atMostOnce, failure),           // '#' not a whole level [MQTT-4.7.1-2]
+                ("bad/#/more", .atLeastOnce, failure),     // '#' not last [MQTT-4.7.1-1] [3.1.1:MQTT-4.7.1-2]
+                ("bad+", .atMostOnce, failure),             // '+' not a whole level [MQTT-4.7.1-2] [3.1.1:MQTT-4.7.1-3]
+                ("bad/a#", .atMostOnce, failure),           // '#' not a whole level [MQTT-4.7.1-1] [3.1.1:MQTT-4.7.1-2]
                 ("also-good/\(version)", .exactlyOnce, .grantedQoS2),
-                ("$share/g", .atMostOnce, failure),         // shared without a filter [MQTT-4.8.2-2 area]
+                ("$share/g", .atMostOnce, failure),         // shared without a filter [MQTT-4.8.2-2]
                 ("$share/g+/x", .atMostOnce, failure),      // ShareName with a wildcard [MQTT-4.8.2-2]
             ]
             let suback = try await subscriber.subscribe(requests.map { TopicSubscription(filter: $0.0, options: SubscriptionOptions(qos: $0.1)) },
@@ -65,8 +65,8 @@ final class SubscribeUnsubscribeTests: MessagingTestCase {
     /// UNSUBACK: v5 has one reason code per filter, in order, 0x00 Success or 0x11 No
     /// subscription existed [MQTT-3.11.3-1] [MQTT-3.11.3-2]; 3.1.1 UNSUBACK is `b0 02 id id`
     /// with no payload (the decoder rejects anything longer) and the same packet id
-    /// [MQTT-3.10.4-4] [MQTT-3.10.4-5]. Filters compare character by character: `a/b` does not
-    /// remove `a/+` [MQTT-3.10.4-1].
+    /// [MQTT-3.10.4-4] [MQTT-3.10.4-5] [3.1.1:MQTT-3.10.4-4] [3.1.1:MQTT-3.10.4-5]. Filters compare character by character: `a/b` does not
+    /// remove `a/+` (v5 [MQTT-3.10.4-1]).
     func testUnsubAckReasonCodes() async throws {
         for version in messagingVersions {
             let client = try await connect("unsub-\(version)", version)
@@ -82,7 +82,7 @@ final class SubscribeUnsubscribeTests: MessagingTestCase {
         }
     }
 
-    /// After UNSUBSCRIBE no new messages are delivered for that filter [MQTT-3.10.4-2]; other
+    /// After UNSUBSCRIBE no new messages are delivered for that filter [MQTT-3.10.4-2] [3.1.1:MQTT-3.10.4-2]; other
     /// subscriptions (even overlapping ones) keep working.
     func testNoDeliveryAfterUnsubscribe() async throws {
         for version in messagingVersions {

@@ -36,7 +36,7 @@ final class TopicAliasTests: MessagingTestCase {
     }
 
     /// An alias above the broker's Topic Alias Maximum: DISCONNECT 0x94 Topic Alias invalid
-    /// (the receiving side of [MQTT-3.3.2-9]; spec 3.3.2.3.4).
+    /// (the receiving side of the client rule MQTT-3.3.2-9; spec 3.3.2.3.4).
     func testAliasAboveMaximumIsDisconnectedWith0x94() async throws {
         let publisher = try await connect("ta-big", .v5)
         try await publisher.send(.publish(PublishPacket(topic: "ta/x", payload: ByteBuffer(string: "x"), properties: aliasProperties(11))))

@@ -5,9 +5,10 @@ import NIOCore
 import XCTest
 
 /// Which topics each filter receives, over real sockets (spec 4.7): `+` one whole level
-/// [MQTT-4.7.1-3], `#` any number of levels including the parent [MQTT-4.7.1-2],
+/// [MQTT-4.7.1-2] [3.1.1:MQTT-4.7.1-3], `#` any number of levels including the parent
+/// [MQTT-4.7.1-1] [3.1.1:MQTT-4.7.1-2],
 /// case-sensitive exact levels, empty levels, and `$` topics that leading wildcards do not
-/// match [MQTT-4.7.2-1] but explicit `$...` filters do.
+/// match [MQTT-4.7.2-1] [3.1.1:MQTT-4.7.2-1] but explicit `$...` filters do.
 final class TopicMatchingTests: MessagingTestCase {
     /// Expected topics per filter, written out by hand (not computed by the broker's matcher).
     private let topics = [

@@ -17,7 +17,7 @@ extension ClientConnection {
         var clientID = connect.clientID
         var assignedID: String?
         if clientID.isEmpty {
-            // 3.1 has no empty ids; 3.1.1 only with clean session [MQTT-3.1.3-8]; 5.0 gets one assigned [MQTT-3.2.2-16].
+            // 3.1 has no empty ids; 3.1.1 only with clean session [3.1.1:MQTT-3.1.3-8]; 5.0 gets one assigned [MQTT-3.2.2-16].
             if version == .v3_1 || (version == .v3_1_1 && !cleanStart) || !policy.allowZeroLengthClientID {
                 refuse(.clientIdentifierNotValid, "empty client id not allowed")
                 return
@@ -60,7 +60,7 @@ extension ClientConnection {
             return
         }
 
-        // Keep alive above max_keepalive: v5 is told the server's value [MQTT-3.2.2-21];
+        // Keep alive above max_keepalive: v5 is told the server's value (spec 3.2.2.3.14);
         // 3.1/3.1.1 cannot be told, so Mosquitto (and Midge) refuse it.
         var serverKeepAlive: UInt16?
         let maxKeepAlive = configuration.maxKeepalive

@@ -31,18 +31,19 @@ extension ClientConnection {
             log.debug("Received PUBLISH from \(clientID) (d\(packet.dup ? 1 : 0), q\(packet.qos.rawValue), r\(packet.retain ? 1 : 0), m\(packet.packetID), '\(topic)', ... (\(packet.payload.readableBytes) bytes))")
         }
         if packet.retain && !configuration.retainAvailable {
-            // Retain not supported: DISCONNECT 0x9A [MQTT-3.3.1-?] (spec 3.3.1.3).
+            // Retain not supported: DISCONNECT 0x9A (spec 3.3.1.3; the client rule MQTT-3.2.2-14).
             protocolError("retain is not available", reason: .retainNotSupported)
             return
         }
         if packet.qos == .exactlyOnce {
             if session.inboundQoS2.contains(packet.packetID) {
-                // Already received and not yet released: acknowledge again, do not route again [MQTT-4.3.3-9].
+                // Already received and not yet released: acknowledge again, do not route again [MQTT-4.3.3-10].
                 sendAck(.pubrec(PubAckPacket(packetID: packet.packetID)))
                 return
             }
             if version == .v5 && session.inboundQoS2.count >= inboundReceiveMaximum {
-                // More unacknowledged QoS 2 PUBLISHes than our Receive Maximum [MQTT-3.3.4-9].
+                // More unacknowledged QoS 2 PUBLISHes than our Receive Maximum: 0x93 (spec 3.3.4, the client
+                // rule MQTT-3.3.4-7).
                 protocolError("receive maximum exceeded", reason: .receiveMaximumExceeded)
                 return
             }
@@ -95,7 +96,7 @@ extension ClientConnection {
             return
         }
         if version == .v5 && !ack.reasonCode.isSuccess {
-            // A PUBREC with an error ends the flow: no PUBREL [MQTT-4.3.3-4 note] (spec 4.3.3).
+            // A PUBREC with an error ends the flow: no PUBREL [MQTT-4.3.3-4] [MQTT-4.4.0-2].
             session.completeOutbound(ack.packetID)
             session.pump()
             return
@@ -125,7 +126,7 @@ extension ClientConnection {
     func handleDisconnect(_ disconnect: DisconnectPacket) {
         log.debug("Received DISCONNECT from \(clientID)")
         if version == .v5, let expiry = disconnect.properties.sessionExpiryInterval {
-            // Setting a non-zero expiry at DISCONNECT after CONNECT said 0 is a Protocol Error [MQTT-3.14.2-2].
+            // Setting a non-zero expiry at DISCONNECT after CONNECT said 0 is a Protocol Error (spec 3.14.2.2.2).
             if connectSessionExpiry == 0 && expiry != 0 {
                 protocolError("session expiry set on DISCONNECT after 0 on CONNECT")
                 return

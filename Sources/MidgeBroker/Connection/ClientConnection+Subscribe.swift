@@ -32,7 +32,7 @@ extension ClientConnection {
             codes.append(ReasonCode(rawValue: request.options.qos.rawValue))
             log.log(.subscribe, "\(clientID) \(request.options.qos.rawValue) \(filter)")
 
-            // Retained messages: never for shared subscriptions [MQTT-3.8.4-?] (spec 4.8.2); per
+            // Retained messages: never for shared subscriptions (spec 4.8.2); per
             // Retain Handling otherwise [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11].
             guard shared == nil else { continue }
             switch request.options.retainHandling {

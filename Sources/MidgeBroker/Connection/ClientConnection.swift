@@ -141,7 +141,7 @@ public final class ClientConnection {
     private func decodeFailed(_ error: MQTTCodecError) {
         if state == .awaitingConnect {
             // A bad CONNECT: a v5 client gets a CONNACK with the reason; an unknown protocol level
-            // gets the 3.1.1 answer 0x01 [MQTT-3.1.2-2]; otherwise just close [MQTT-4.8.0-1].
+            // gets the 3.1.1 answer 0x01 [MQTT-3.1.2-2]; otherwise just close [3.1.1:MQTT-3.1.4-1].
             if error.reasonCode == .unsupportedProtocolVersion {
                 var buffer = transport.allocator.buffer(capacity: 4)
                 PacketEncoder.encode(.connack(ConnAckPacket(reasonCode: .unsupportedProtocolVersion)), version: .v3_1_1, into: &buffer)
@@ -172,7 +172,8 @@ public final class ClientConnection {
     }
 
     /// Sends an acknowledgement, dropping the reason string and user properties first if that
-    /// keeps it within the client's Maximum Packet Size [MQTT-3.1.2-29].
+    /// keeps it within the client's Maximum Packet Size ([MQTT-3.4.2-2] [MQTT-3.4.2-3] and the same
+    /// rules for CONNACK, PUBREC, PUBREL, PUBCOMP, SUBACK and UNSUBACK).
     func sendAck(_ packet: MQTTPacket) {
         guard state != .closed else { return }
         var buffer = transport.allocator.buffer(capacity: 16)
@@ -301,7 +302,7 @@ public final class ClientConnection {
 
     // MARK: Keep alive
 
-    /// Closes the connection when no packet arrives within 1.5 × Keep Alive [MQTT-3.1.2-24].
+    /// Closes the connection when no packet arrives within 1.5 × Keep Alive [MQTT-3.1.2-22] [3.1.1:MQTT-3.1.2-24].
     func startKeepAlive(_ seconds: UInt16) {
         guard seconds > 0 else { return }
         let timeout = TimeAmount.milliseconds(Int64(seconds) * 1500)

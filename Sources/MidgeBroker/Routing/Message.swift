@@ -96,7 +96,7 @@ public final class Message: @unchecked Sendable {
     /// started, expiry no longer removes the message [MQTT-3.3.2-5] [MQTT-4.3.3-7]; its interval
     /// then goes out as what is left of it, at least 0.
     /// With `topicAlias`, the Topic Alias property is sent, and the topic name only when
-    /// `sendTopic` (the first use of the alias on a connection) [MQTT-3.3.2-12].
+    /// `sendTopic` (the first use of the alias on a connection, spec 3.3.2.3.4).
     func header(version: ProtocolVersion, qos: QoS, retain: Bool, dup: Bool, packetID: UInt16, subscriptionIDs: [Int],
                 topicAlias: (alias: UInt16, sendTopic: Bool)? = nil, applyExpiry: Bool = true,
                 now: NIODeadline, allocator: ByteBufferAllocator, packetSize: inout Int) -> ByteBuffer? {

@@ -77,7 +77,7 @@ public final class SubscriptionTree: @unchecked Sendable {
         let node = Node()
         private let next = ManagedAtomic<Int>(0)
 
-        /// Picks the next member, preferring one that is connected [MQTT-4.8.2-?: the choice is the server's].
+        /// Picks the next member, preferring one that is connected (spec 4.8.2: the choice is the server's).
         func pick() -> Subscription? {
             let members = node.subscribers
             guard !members.isEmpty else { return nil }
@@ -173,7 +173,7 @@ public final class SubscriptionTree: @unchecked Sendable {
         let wildcardsAllowed = !(depth == 0 && dollar)
         if depth == levels.count {
             emit(node, &sources, visit, visitShared)
-            // `a/#` matches `a` itself (the parent level) [MQTT-4.7.1-2 example].
+            // `a/#` matches `a` itself (the parent level, spec 4.7.1.2).
             if let hash = node.hash, wildcardsAllowed { emit(hash, &sources, visit, visitShared) }
             return
         }

@@ -54,7 +54,7 @@ public final class Session: @unchecked Sendable {
     var queue: Deque<Delivery> = []
     var queuedBytes = 0
     var queuedQoS0 = 0
-    /// Packet ids of inbound QoS 2 messages received but not yet released (PUBREL) [MQTT-4.3.3-?]:
+    /// Packet ids of inbound QoS 2 messages received but not yet released (PUBREL) [MQTT-4.3.3-10]:
     /// a repeated PUBLISH with one of these ids is acknowledged but not routed again.
     var inboundQoS2: Set<UInt16> = []
     private var nextPacketID: UInt16 = 1
