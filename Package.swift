@@ -52,6 +52,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // Shared XCTest helpers of the end-to-end test targets (imports XCTest: only test targets
+        // may depend on it).
+        .target(name: "MidgeTestKit", dependencies: [
+            "MQTTCodec", "MidgeBroker", "MidgeClient", "MidgeTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .target(name: "MidgeBench", dependencies: [
             "MQTTCodec",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -81,17 +88,17 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "MidgeConnectionTests", dependencies: [
-            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
+            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport", "MidgeTestKit",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "MidgeConformanceTests", dependencies: [
-            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
+            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport", "MidgeTestKit",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "MidgeMessagingTests", dependencies: [
-            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
+            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport", "MidgeTestKit",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -1,4 +1,5 @@
 import MQTTCodec
+import MidgeTestKit
 import MidgeTestSupport
 import XCTest
 

@@ -2,6 +2,7 @@ import Foundation
 import MQTTCodec
 import MidgeBroker
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest

@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -12,11 +13,11 @@ final class DeliveryRetryConformanceTests: XCTestCase {
     /// session resumes on a new connection, and at no other time.
     func testUnacknowledgedFlowsAreResentOnReconnectOnly() async throws {
         let broker = try startBroker()
-        for version in bVersions {
+        for version in messagingVersions {
             let id = "retry-\(version)"
-            let (subscriber, _) = try await bConnectPersistent(broker, id, version, resume: false)
+            let (subscriber, _) = try await connectPersistent(broker, id, version, resume: false)
             try await subscribe(subscriber, "retry/#", qos: .exactlyOnce)
-            let publisher = try await bConnect(broker, "retry-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "retry-pub-\(version)", version)
             try await publisher.publish("retry/a", "q1", qos: .atLeastOnce, packetID: 1)
             try await publisher.publish("retry/b", "q2", qos: .exactlyOnce, packetID: 2)
             try await publisher.publish("retry/c", "q2-recd", qos: .exactlyOnce, packetID: 3)
@@ -30,7 +31,7 @@ final class DeliveryRetryConformanceTests: XCTestCase {
             await expectNothing(subscriber, for: 0.4, "\(version): nothing is retried on the same connection")
             await subscriber.close()
 
-            let (resumed, present) = try await bConnectPersistent(broker, id, version, resume: true)
+            let (resumed, present) = try await connectPersistent(broker, id, version, resume: true)
             XCTAssertTrue(present, "\(version)")
             var replay: [MQTTPacket] = []
             for _ in 0..<3 { if let packet = await expectPacket(resumed, "resend") { replay.append(packet) } }
@@ -47,7 +48,7 @@ final class DeliveryRetryConformanceTests: XCTestCase {
             try await resumed.acknowledge(b)
             try await resumed.send(.pubcomp(PubAckPacket(packetID: rel.packetID)))
             await resumed.close()
-            let (again, _) = try await bConnectPersistent(broker, id, version, resume: true)
+            let (again, _) = try await connectPersistent(broker, id, version, resume: true)
             await expectNothing(again, for: 0.3, "\(version): completed flows are not resent")
             await again.close()
         }
@@ -58,9 +59,9 @@ final class DeliveryRetryConformanceTests: XCTestCase {
     /// failed PUBREC, and neither message is sent again on reconnect.
     func testFailureAcknowledgementsEndTheFlow() async throws {
         let broker = try startBroker()
-        let (subscriber, _) = try await bConnectPersistent(broker, "retry-fail", .v5, resume: false)
+        let (subscriber, _) = try await connectPersistent(broker, "retry-fail", .v5, resume: false)
         try await subscribe(subscriber, "fail/#", qos: .exactlyOnce)
-        let publisher = try await bConnect(broker, "retry-fail-pub", .v5)
+        let publisher = try await connectClean(broker, "retry-fail-pub", .v5)
         try await publisher.publish("fail/1", "q1", qos: .atLeastOnce, packetID: 1)
         try await publisher.publish("fail/2", "q2", qos: .exactlyOnce, packetID: 2)
         let got = try await subscriber.receivePublishes(2, acknowledge: false)
@@ -68,7 +69,7 @@ final class DeliveryRetryConformanceTests: XCTestCase {
         try await subscriber.send(.pubrec(PubAckPacket(packetID: got[1].packetID, reasonCode: .implementationSpecificError)))
         await expectNothing(subscriber, for: 0.3, "no PUBREL after a failed PUBREC")
         await subscriber.close()
-        let (resumed, present) = try await bConnectPersistent(broker, "retry-fail", .v5, resume: true)
+        let (resumed, present) = try await connectPersistent(broker, "retry-fail", .v5, resume: true)
         XCTAssertTrue(present)
         await expectNothing(resumed, for: 0.3, "nothing to retransmit")
     }
@@ -80,10 +81,10 @@ final class DeliveryRetryConformanceTests: XCTestCase {
     /// disconnect.
     func testSessionStateLastsAsLongAsTheSession() async throws {
         let broker = try startBroker()
-        for version in bVersions {
-            let client = try await bConnect(broker, "state-\(version)", version)
+        for version in messagingVersions {
+            let client = try await connectClean(broker, "state-\(version)", version)
             try await subscribe(client, "state/t", qos: .atLeastOnce)
-            let publisher = try await bConnect(broker, "state-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "state-pub-\(version)", version)
             try await publisher.publish("state/t", "one", qos: .atLeastOnce, packetID: 1)
             let one = try await client.expectPublish()
             try await Task.sleep(nanoseconds: 1_100_000_000)
@@ -93,11 +94,11 @@ final class DeliveryRetryConformanceTests: XCTestCase {
             XCTAssertEqual(two.map(\.text), ["two"], "\(version): subscription kept while connected")
             await client.close()
 
-            let (persistent, _) = try await bConnectPersistent(broker, "state-p-\(version)", version, resume: false)
+            let (persistent, _) = try await connectPersistent(broker, "state-p-\(version)", version, resume: false)
             try await subscribe(persistent, "state/p", qos: .atLeastOnce)
             await persistent.close()
             try await publisher.publish("state/p", "queued", qos: .atLeastOnce, packetID: 3)
-            let (resumed, present) = try await bConnectPersistent(broker, "state-p-\(version)", version, resume: true)
+            let (resumed, present) = try await connectPersistent(broker, "state-p-\(version)", version, resume: true)
             XCTAssertTrue(present, "\(version)")
             let queued = try await resumed.receivePublishes(1)
             XCTAssertEqual(queued.map(\.text), ["queued"], "\(version): kept for the whole session")
@@ -113,13 +114,13 @@ final class DeliveryRetryConformanceTests: XCTestCase {
     /// gone: Session Present 0, no subscription, nothing queued.
     func testSessionIsDiscardedAfterItsExpiryInterval() async throws {
         let broker = try startBroker()
-        let (client, _) = try await bConnectPersistent(broker, "expire-me", .v5, resume: false, properties: .sessionExpiry(1))
+        let (client, _) = try await connectPersistent(broker, "expire-me", .v5, resume: false, properties: sessionExpiry(1))
         try await subscribe(client, "expire/t", qos: .atLeastOnce)
         await client.close()
-        let publisher = try await bConnect(broker, "expire-pub", .v5)
+        let publisher = try await connectClean(broker, "expire-pub", .v5)
         try await publisher.publish("expire/t", "queued", qos: .atLeastOnce, packetID: 1)
         try await Task.sleep(nanoseconds: 1_600_000_000)
-        let (resumed, present) = try await bConnectPersistent(broker, "expire-me", .v5, resume: true, properties: .sessionExpiry(1))
+        let (resumed, present) = try await connectPersistent(broker, "expire-me", .v5, resume: true, properties: sessionExpiry(1))
         XCTAssertFalse(present, "the session expired")
         await expectNothing(resumed, for: 0.3, "nothing queued survives")
         try await publisher.publish("expire/t", "after", qos: .atLeastOnce, packetID: 2)

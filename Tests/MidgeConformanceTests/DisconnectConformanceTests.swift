@@ -2,6 +2,7 @@ import Foundation
 import MQTTCodec
 import MidgeBroker
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -60,13 +61,13 @@ final class DisconnectConformanceTests: XCTestCase {
         let broker = try startBroker()
         let (watcher, _) = try await connectAccepted(broker, "dflags-watcher")
         try await subscribe(watcher, "dflags/#", qos: .atMostOnce)
-        for version in sectionCVersions {
+        for version in messagingVersions {
             for first: UInt8 in [0xE1, 0xE2, 0xE4, 0xE8, 0xEF] {
                 let name = "dflags-\(version)-\(first)"
                 let will = Will(topic: "dflags/\(name)", payload: ByteBuffer(text: name))
                 let (client, _) = try await connectAccepted(broker, name, version: version, will: will)
                 try await client.send(bytes: [first, 0x00])
-                await sectionCExpectViolation(client, version, v5Reason: .malformedPacket, name)
+                await expectViolationClose(client, version, v5Reason: .malformedPacket, name)
                 // Not a DISCONNECT: the will is published.
                 let published = await expectPublish(watcher, within: 3)
                 XCTAssertEqual(published?.topic, "dflags/\(name)")

@@ -1,6 +1,7 @@
 import Foundation
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -13,7 +14,7 @@ final class ErrorHandlingConformanceTests: XCTestCase {
     // [MQTT-4.13.1-1] [MQTT-4.13.2-1] [3.1.1:MQTT-4.8.0-1]
     func testMalformedPacketsAndProtocolErrorsCloseTheConnection() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let id: [UInt8] = [0, 1]
             let props: [UInt8] = version == .v5 ? [0] : []
             let cases: [(String, [UInt8], ReasonCode)] = [
@@ -34,7 +35,7 @@ final class ErrorHandlingConformanceTests: XCTestCase {
             for (name, bytes, reason) in cases {
                 let (connection, _) = try await connectAccepted(broker, "err-\(version)-\(name.prefix(12))", version: version)
                 try await connection.send(bytes: bytes)
-                await sectionCExpectViolation(connection, version, v5Reason: reason, "\(name) \(version)")
+                await expectViolationClose(connection, version, v5Reason: reason, "\(name) \(version)")
             }
         }
         try await assertBrokerServes(broker, "after every error case")

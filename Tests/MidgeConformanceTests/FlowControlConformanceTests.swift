@@ -1,6 +1,7 @@
 import Foundation
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -9,16 +10,10 @@ import XCTest
 /// client's Receive Maximum, each QoS 1/2 PUBLISH uses one, PUBACK / PUBCOMP / a refusing PUBREC
 /// gives one back, and with no quota left every other packet still flows.
 final class FlowControlConformanceTests: XCTestCase {
-    private func receiveMaximum(_ value: UInt16) -> Properties {
-        var properties = Properties()
-        properties.receiveMaximum = value
-        return properties
-    }
-
     // [MQTT-4.9.0-1] [MQTT-4.9.0-2]
     func testSendQuotaStartsAtTheReceiveMaximumAndIsReturnedByAcknowledgements() async throws {
         let broker = try startBroker()
-        let (subscriber, _) = try await connectAccepted(broker, "quota-sub", properties: receiveMaximum(3))
+        let (subscriber, _) = try await connectAccepted(broker, "quota-sub", properties: .with(receiveMaximum: 3))
         try await subscribe(subscriber, "quota/#", qos: .exactlyOnce)
         let (publisher, _) = try await connectAccepted(broker, "quota-pub")
         for index in 0..<8 {
@@ -54,7 +49,7 @@ final class FlowControlConformanceTests: XCTestCase {
     // [MQTT-4.9.0-3]
     func testOtherPacketsFlowWhileTheQuotaIsZero() async throws {
         let broker = try startBroker()
-        let (subscriber, _) = try await connectAccepted(broker, "zero-sub", properties: receiveMaximum(1))
+        let (subscriber, _) = try await connectAccepted(broker, "zero-sub", properties: .with(receiveMaximum: 1))
         try await subscribe(subscriber, "zero/held", qos: .atLeastOnce)
         let (publisher, _) = try await connectAccepted(broker, "zero-pub")
         try await publish(publisher, "zero/held", "first", qos: .atLeastOnce, packetID: 1)

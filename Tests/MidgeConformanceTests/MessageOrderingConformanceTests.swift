@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -13,20 +14,20 @@ final class MessageOrderingConformanceTests: XCTestCase {
     /// through the offline queue, with subscribers on both event loops.
     func testEachPublishersMessagesArriveInOrder() async throws {
         let broker = try startBroker()
-        for version in bVersions {
+        for version in messagingVersions {
             let p = "ord\(version == .v5 ? 5 : 3)"
             var subscribers: [PacketConnection] = []
             for index in 0..<3 {
-                let properties: Properties = version == .v5 && index == 1 ? .bReceiveMaximum(1) : .none
-                let client = try await bConnect(broker, "\(p)-sub-\(index)", version, properties: properties)
+                let properties: Properties = version == .v5 && index == 1 ? .with(receiveMaximum: 1) : .none
+                let client = try await connectClean(broker, "\(p)-sub-\(index)", version, properties: properties)
                 try await subscribe(client, "\(p)/#", qos: .exactlyOnce)
                 subscribers.append(client)
             }
-            let (offline, _) = try await bConnectPersistent(broker, "\(p)-offline", version, resume: false)
+            let (offline, _) = try await connectPersistent(broker, "\(p)-offline", version, resume: false)
             try await subscribe(offline, "\(p)/#", qos: .exactlyOnce)
             await offline.close()
 
-            let publisher = try await bConnect(broker, "\(p)-pub", version)
+            let publisher = try await connectClean(broker, "\(p)-pub", version)
             var sent: [(topic: String, text: String, qos: QoS)] = []
             for index in 0..<60 {
                 let topic = "\(p)/\(index % 2 == 0 ? "a" : "b")"
@@ -34,7 +35,7 @@ final class MessageOrderingConformanceTests: XCTestCase {
                 try await publisher.publish(topic, "\(index)", qos: qos, packetID: UInt16(index + 1))
                 sent.append((topic, "\(index)", qos))
             }
-            let (resumed, _) = try await bConnectPersistent(broker, "\(p)-offline", version, resume: true)
+            let (resumed, _) = try await connectPersistent(broker, "\(p)-offline", version, resume: true)
             for (name, client, expectsQoS0) in [("live", subscribers[0], true), ("Receive Maximum 1", subscribers[1], true),
                                                 ("second", subscribers[2], true), ("offline queue", resumed, false)] {
                 let expected = sent.filter { expectsQoS0 || $0.qos != .atMostOnce }
@@ -60,8 +61,8 @@ final class MessageOrderingConformanceTests: XCTestCase {
     /// PUBRECs received (resends in the original order: DeliveryRetryConformanceTests).
     func testBrokerAcknowledgesInOrder() async throws {
         let broker = try startBroker()
-        for version in bVersions {
-            let publisher = try await bConnect(broker, "ack-order-\(version)", version)
+        for version in messagingVersions {
+            let publisher = try await connectClean(broker, "ack-order-\(version)", version)
             for id in UInt16(1)...20 {
                 try await publisher.send(.publish(PublishPacket(topic: "ack-order/t", payload: ByteBuffer(text: "\(id)"),
                                                                 qos: id.isMultiple(of: 2) ? .exactlyOnce : .atLeastOnce, packetID: id)))
@@ -82,7 +83,7 @@ final class MessageOrderingConformanceTests: XCTestCase {
             XCTAssertEqual(comps, Array(stride(from: UInt16(20), through: 2, by: -2)), "\(version): PUBCOMPs in the order of the PUBRELs")
 
             // As a sender: PUBRELs in the order the PUBRECs arrive.
-            let subscriber = try await bConnect(broker, "rel-order-\(version)", version)
+            let subscriber = try await connectClean(broker, "rel-order-\(version)", version)
             try await subscribe(subscriber, "rel-order/t", qos: .exactlyOnce)
             for index in 1...6 { try await publisher.publish("rel-order/t", "\(index)", qos: .exactlyOnce, packetID: UInt16(100 + index)) }
             let got = try await subscriber.receivePublishes(6, acknowledge: false)

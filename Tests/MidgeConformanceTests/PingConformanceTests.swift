@@ -1,6 +1,7 @@
 import Foundation
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import XCTest
 
@@ -10,7 +11,7 @@ final class PingConformanceTests: XCTestCase {
     // [MQTT-3.12.4-1] [3.1.1:MQTT-3.12.4-1]
     func testEveryPingReqIsAnsweredWithPingResp() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let raw = try await RawConnection.connect(broker)
             try await raw.send(connectBytes("ping-\(version)", version))
             _ = await raw.readPacket()
@@ -33,10 +34,10 @@ final class PingConformanceTests: XCTestCase {
     // [MQTT-4.13.1-1] [3.1.1:MQTT-4.8.0-1]
     func testPingReqWithABodyIsMalformed() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (connection, _) = try await connectAccepted(broker, "ping-body-\(version)", version: version)
             try await connection.send(bytes: [0xC0, 0x01, 0x00])
-            await sectionCExpectViolation(connection, version, v5Reason: .malformedPacket, "PINGREQ with a body \(version)")
+            await expectViolationClose(connection, version, v5Reason: .malformedPacket, "PINGREQ with a body \(version)")
         }
         try await assertBrokerServes(broker)
     }

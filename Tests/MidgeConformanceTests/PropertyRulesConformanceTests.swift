@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest

@@ -1,6 +1,7 @@
 import Foundation
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -12,8 +13,8 @@ final class PublishAcknowledgementConformanceTests: XCTestCase {
     /// PUBREC for QoS 2 and PUBCOMP for the PUBREL, each with the PUBLISH's packet id.
     func testPublishIsAnsweredAsItsQoSRequires() async throws {
         let broker = try startBroker()
-        for version in bVersions {
-            let client = try await bConnect(broker, "ack-\(version)", version)
+        for version in messagingVersions {
+            let client = try await connectClean(broker, "ack-\(version)", version)
             try await client.publish("ack/t", "zero")
             await expectNothing(client, for: 0.3, "\(version): no answer to QoS 0")
             try await client.send(.publish(PublishPacket(topic: "ack/t", payload: ByteBuffer(text: "one"), qos: .atLeastOnce, packetID: 0x1234)))
@@ -45,7 +46,7 @@ final class PublishAcknowledgementConformanceTests: XCTestCase {
     /// client allows (no Reason String or User Property pushes it over).
     func testV5AcknowledgementsUseDefinedReasonCodesWithinTheClientMaximum() async throws {
         let broker = try startBroker { $0.messageSizeLimit = 8 }
-        let subscriber = try await bConnect(broker, "rc-sub", .v5)
+        let subscriber = try await connectClean(broker, "rc-sub", .v5)
         try await subscribe(subscriber, "rc/sub", qos: .exactlyOnce)
 
         let raw = try await RawConnection.connect(broker)
@@ -54,14 +55,14 @@ final class PublishAcknowledgementConformanceTests: XCTestCase {
         let pubackCodes: Set<UInt8> = [0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]
         let pubrelCodes: Set<UInt8> = [0x00, 0x92]
         let cases: [(String, [UInt8], UInt8, UInt16, UInt8)] = [
-            ("QoS 1, delivered", bRawPublish(flags: 0x02, topic: Array("rc/sub".utf8), packetID: 1), 0x40, 1, 0x00),
-            ("QoS 1, no subscriber", bRawPublish(flags: 0x02, topic: Array("rc/none".utf8), packetID: 2), 0x40, 2, 0x10),
-            ("QoS 1, $SYS", bRawPublish(flags: 0x02, topic: Array("$SYS/x".utf8), packetID: 3), 0x40, 3, 0x87),
-            ("QoS 1, over message_size_limit", bRawPublish(flags: 0x02, topic: Array("rc/sub".utf8), packetID: 4,
-                                                            payload: Array(repeating: 0x41, count: 9)), 0x40, 4, 0x83),
-            ("QoS 2, delivered", bRawPublish(flags: 0x04, topic: Array("rc/sub".utf8), packetID: 0x105), 0x50, 0x105, 0x00),
-            ("QoS 2, no subscriber", bRawPublish(flags: 0x04, topic: Array("rc/none".utf8), packetID: 6), 0x50, 6, 0x10),
-            ("QoS 2, $SYS", bRawPublish(flags: 0x04, topic: Array("$SYS/x".utf8), packetID: 7), 0x50, 7, 0x87),
+            ("QoS 1, delivered", rawPublish(flags: 0x02, topic: Array("rc/sub".utf8), packetID: 1), 0x40, 1, 0x00),
+            ("QoS 1, no subscriber", rawPublish(flags: 0x02, topic: Array("rc/none".utf8), packetID: 2), 0x40, 2, 0x10),
+            ("QoS 1, $SYS", rawPublish(flags: 0x02, topic: Array("$SYS/x".utf8), packetID: 3), 0x40, 3, 0x87),
+            ("QoS 1, over message_size_limit", rawPublish(flags: 0x02, topic: Array("rc/sub".utf8), packetID: 4,
+                                                          payload: Array(repeating: 0x41, count: 9)), 0x40, 4, 0x83),
+            ("QoS 2, delivered", rawPublish(flags: 0x04, topic: Array("rc/sub".utf8), packetID: 0x105), 0x50, 0x105, 0x00),
+            ("QoS 2, no subscriber", rawPublish(flags: 0x04, topic: Array("rc/none".utf8), packetID: 6), 0x50, 6, 0x10),
+            ("QoS 2, $SYS", rawPublish(flags: 0x04, topic: Array("$SYS/x".utf8), packetID: 7), 0x50, 7, 0x87),
             ("PUBREL of a known id", rawPacket(0x62, [1, 5]), 0x70, 0x105, 0x00),
             ("PUBREL of an unknown id", rawPacket(0x62, [0, 8]), 0x70, 8, 0x92),
             ("PUBREC of an unknown id", rawPacket(0x50, [0, 9]), 0x62, 9, 0x92),
@@ -85,9 +86,9 @@ final class PublishAcknowledgementConformanceTests: XCTestCase {
     /// A PUBREL whose fixed header flags are not 0010 is malformed: v5 DISCONNECT 0x81, 3.1.1 closed.
     func testPubRelWithWrongFlagsIsMalformed() async throws {
         let broker = try startBroker()
-        for version in bVersions {
+        for version in messagingVersions {
             for first in [UInt8(0x60), 0x63, 0x6A] {
-                try await bExpectRefused(broker, version, rawPacket(first, [0, 1]), reason: .malformedPacket, "PUBREL first byte \(hex([first]))")
+                try await expectRejectedAfterConnect(broker, version, rawPacket(first, [0, 1]), v5Reason: .malformedPacket, "PUBREL first byte \(hex([first]))")
             }
         }
         try await assertBrokerServes(broker, "after malformed PUBREL")
@@ -99,8 +100,8 @@ final class PublishAcknowledgementConformanceTests: XCTestCase {
     /// and the connection stays usable.
     func testAcknowledgementsForUnknownIdentifiers() async throws {
         let broker = try startBroker()
-        for version in bVersions {
-            let client = try await bConnect(broker, "unknown-\(version)", version)
+        for version in messagingVersions {
+            let client = try await connectClean(broker, "unknown-\(version)", version)
             try await client.send(.pubrel(PubAckPacket(packetID: 77)))
             let comp = await bExpectAck(client, "PUBCOMP")
             XCTAssertEqual(comp?.packetID, 77, "\(version)")
@@ -126,10 +127,10 @@ final class PublishAcknowledgementConformanceTests: XCTestCase {
         try "topic readwrite open/#\ntopic read closed/#\nuser writer\ntopic readwrite closed/#\ntopic readwrite open/#\n"
             .write(to: acl, atomically: true, encoding: .utf8)
         let broker = try startBroker { $0.security.aclFile = acl.path }
-        let watcher = try await bConnect(broker, "acl-watch", .v3_1_1)
+        let watcher = try await connectClean(broker, "acl-watch", .v3_1_1)
         try await subscribe(watcher, "closed/#", qos: .atLeastOnce, packetID: 1)
         try await subscribe(watcher, "open/#", qos: .atLeastOnce, packetID: 2)
-        let client = try await bConnect(broker, "acl-pub", .v3_1_1)
+        let client = try await connectClean(broker, "acl-pub", .v3_1_1)
         let value3 = try await client.publish("closed/t", "denied", qos: .atLeastOnce, packetID: 1)
         XCTAssertEqual(value3, .success, "PUBACK")
         let value4 = try await client.publish("closed/t", "denied", qos: .exactlyOnce, packetID: 2)

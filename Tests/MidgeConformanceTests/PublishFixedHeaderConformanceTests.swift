@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -11,11 +12,11 @@ final class PublishFixedHeaderConformanceTests: XCTestCase {
     /// it is not routed, and the broker keeps serving.
     func testQoS3PublishClosesTheConnection() async throws {
         let broker = try startBroker()
-        let watcher = try await bConnect(broker, "qos3-watcher", .v5)
+        let watcher = try await connectClean(broker, "qos3-watcher", .v5)
         try await subscribe(watcher, "qos3/#", qos: .atLeastOnce)
-        for version in bVersions {
-            try await bExpectRefused(broker, version, bRawPublish(version, flags: 0x06, topic: "qos3/t", packetID: 1), reason: .malformedPacket,
-                                     "QoS 3 PUBLISH")
+        for version in messagingVersions {
+            try await expectRejectedAfterConnect(broker, version, rawPublish(version, flags: 0x06, topic: "qos3/t", packetID: 1), v5Reason: .malformedPacket,
+                                                 "QoS 3 PUBLISH")
         }
         await expectNothing(watcher, for: 0.3, "a QoS 3 PUBLISH must not be routed")
         try await assertBrokerServes(broker, "after QoS 3 PUBLISH")
@@ -26,9 +27,9 @@ final class PublishFixedHeaderConformanceTests: XCTestCase {
     /// 3.1.1 closed), and QoS 0 deliveries from the broker carry DUP 0.
     func testQoS0WithDupIsMalformed() async throws {
         let broker = try startBroker()
-        for version in bVersions {
-            try await bExpectRefused(broker, version, bRawPublish(version, flags: 0x08, topic: "dup0/t"), reason: .malformedPacket,
-                                     "QoS 0 PUBLISH with DUP")
+        for version in messagingVersions {
+            try await expectRejectedAfterConnect(broker, version, rawPublish(version, flags: 0x08, topic: "dup0/t"), v5Reason: .malformedPacket,
+                                                 "QoS 0 PUBLISH with DUP")
         }
         try await assertBrokerServes(broker, "after QoS 0 PUBLISH with DUP")
     }
@@ -39,14 +40,14 @@ final class PublishFixedHeaderConformanceTests: XCTestCase {
     /// QoS, even when the publisher's PUBLISH (a retransmission to the broker) had DUP 1.
     func testIncomingDupIsNotPropagated() async throws {
         let broker = try startBroker()
-        for version in bVersions {
+        for version in messagingVersions {
             var subscribers: [(QoS, PacketConnection)] = []
             for qos in QoS.all {
-                let subscriber = try await bConnect(broker, "dup-sub-\(qos.rawValue)-\(version)", version)
+                let subscriber = try await connectClean(broker, "dup-sub-\(qos.rawValue)-\(version)", version)
                 try await subscribe(subscriber, "dup/\(version)", qos: qos)
                 subscribers.append((qos, subscriber))
             }
-            let publisher = try await bConnect(broker, "dup-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "dup-pub-\(version)", version)
             for publishedQoS in [QoS.atLeastOnce, .exactlyOnce] {
                 try await publisher.send(.publish(PublishPacket(topic: "dup/\(version)", payload: ByteBuffer(text: "d"), qos: publishedQoS,
                                                                 dup: true, packetID: 7)))

@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -12,9 +13,9 @@ final class PublishFlowControlConformanceTests: XCTestCase {
     /// the client's own PUBLISHes at once, and each acknowledgement releases the next message.
     func testBrokerRespectsTheClientReceiveMaximum() async throws {
         let broker = try startBroker()
-        let subscriber = try await bConnect(broker, "rm-sub", .v5, properties: .bReceiveMaximum(2))
+        let subscriber = try await connectClean(broker, "rm-sub", .v5, properties: .with(receiveMaximum: 2))
         try await subscribe(subscriber, "rm/t", qos: .exactlyOnce)
-        let publisher = try await bConnect(broker, "rm-pub", .v5)
+        let publisher = try await connectClean(broker, "rm-pub", .v5)
         for index in 1...5 { try await publisher.publish("rm/t", "\(index)", qos: index.isMultiple(of: 2) ? .exactlyOnce : .atLeastOnce,
                                                          packetID: UInt16(index)) }
         let window = try await subscriber.receivePublishes(2, acknowledge: false)
@@ -61,15 +62,15 @@ final class PublishFlowControlConformanceTests: XCTestCase {
     /// skips that message for that client and delivers the next one.
     func testPacketSizeLimitsOnPublish() async throws {
         let broker = try startBroker { $0.maxPacketSize = 64 }
-        for version in bVersions {
-            let big = bRawPublish(flags: 0, topic: Array("mps/t".utf8), properties: version == .v5 ? [] : nil, payload: Array(repeating: 0x41, count: 80))
-            try await bExpectRefused(broker, version, big, reason: .packetTooLarge, "PUBLISH of \(big.count) bytes")
+        for version in messagingVersions {
+            let big = rawPublish(flags: 0, topic: Array("mps/t".utf8), properties: version == .v5 ? [] : nil, payload: Array(repeating: 0x41, count: 80))
+            try await expectRejectedAfterConnect(broker, version, big, v5Reason: .packetTooLarge, "PUBLISH of \(big.count) bytes")
         }
         var small = Properties()
         small.maximumPacketSize = 30
-        let subscriber = try await bConnect(broker, "mps-sub", .v5, properties: small)
+        let subscriber = try await connectClean(broker, "mps-sub", .v5, properties: small)
         try await subscribe(subscriber, "mps/#", qos: .atLeastOnce)
-        let publisher = try await bConnect(broker, "mps-pub", .v5)
+        let publisher = try await connectClean(broker, "mps-pub", .v5)
         try await publisher.publish("mps/t", String(repeating: "B", count: 40), qos: .atLeastOnce, packetID: 1)
         try await publisher.publish("mps/t", "fits", qos: .atLeastOnce, packetID: 2)
         let got = try await subscriber.receivePublishes(1)

@@ -1,6 +1,7 @@
 import Foundation
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -12,18 +13,18 @@ final class PublishMessageExpiryConformanceTests: XCTestCase {
     /// in the broker: the full value live, a smaller one from the offline queue.
     func testForwardedIntervalIsReducedByTheWaitingTime() async throws {
         let broker = try startBroker()
-        let live = try await bConnect(broker, "exp-live", .v5)
+        let live = try await connectClean(broker, "exp-live", .v5)
         try await subscribe(live, "exp/t", qos: .atLeastOnce)
-        let (queued, _) = try await bConnectPersistent(broker, "exp-queued", .v5, resume: false)
+        let (queued, _) = try await connectPersistent(broker, "exp-queued", .v5, resume: false)
         try await subscribe(queued, "exp/t", qos: .atLeastOnce)
         await queued.close()
-        let publisher = try await bConnect(broker, "exp-pub", .v5)
+        let publisher = try await connectClean(broker, "exp-pub", .v5)
         let published = Date()
-        try await publisher.publish("exp/t", "m", qos: .atLeastOnce, properties: .bExpiry(10))
+        try await publisher.publish("exp/t", "m", qos: .atLeastOnce, properties: .with(messageExpiry: 10))
         let now = await expectPublish(live)
         XCTAssertEqual(now?.properties.messageExpiryInterval, 10, "live: no time waited")
         try await Task.sleep(nanoseconds: 2_100_000_000)
-        let (resumed, _) = try await bConnectPersistent(broker, "exp-queued", .v5, resume: true)
+        let (resumed, _) = try await connectPersistent(broker, "exp-queued", .v5, resume: true)
         let later = await expectPublish(resumed)
         let waited = Date().timeIntervalSince(published)
         let interval = later?.properties.messageExpiryInterval ?? 0
@@ -36,18 +37,18 @@ final class PublishMessageExpiryConformanceTests: XCTestCase {
     /// retained message do not deliver it; a message without an interval still arrives.
     func testExpiredCopiesAreNotDelivered() async throws {
         let broker = try startBroker()
-        let (queued, _) = try await bConnectPersistent(broker, "exp-gone", .v5, resume: false)
+        let (queued, _) = try await connectPersistent(broker, "exp-gone", .v5, resume: false)
         try await subscribe(queued, "gone/#", qos: .atLeastOnce)
         await queued.close()
-        let publisher = try await bConnect(broker, "exp-gone-pub", .v5)
-        try await publisher.publish("gone/a", "short", qos: .atLeastOnce, retain: true, packetID: 1, properties: .bExpiry(1))
+        let publisher = try await connectClean(broker, "exp-gone-pub", .v5)
+        try await publisher.publish("gone/a", "short", qos: .atLeastOnce, retain: true, packetID: 1, properties: .with(messageExpiry: 1))
         try await publisher.publish("gone/b", "forever", qos: .atLeastOnce, packetID: 2)
         try await Task.sleep(nanoseconds: 1_200_000_000)
-        let (resumed, _) = try await bConnectPersistent(broker, "exp-gone", .v5, resume: true)
+        let (resumed, _) = try await connectPersistent(broker, "exp-gone", .v5, resume: true)
         let got = try await resumed.receivePublishes(1)
         XCTAssertEqual(got.map(\.text), ["forever"], "the expired copy is deleted")
         await expectNothing(resumed, for: 0.3, "the expired copy is deleted")
-        let late = try await bConnect(broker, "exp-gone-late", .v5)
+        let late = try await connectClean(broker, "exp-gone-late", .v5)
         try await subscribe(late, "gone/#", qos: .atLeastOnce)
         await expectNothing(late, for: 0.3, "an expired retained message is not sent")
     }
@@ -58,16 +59,16 @@ final class PublishMessageExpiryConformanceTests: XCTestCase {
     /// the flow completes).
     func testSentMessageIsResentAfterItsIntervalPassed() async throws {
         let broker = try startBroker()
-        let (subscriber, _) = try await bConnectPersistent(broker, "exp-sent", .v5, resume: false)
+        let (subscriber, _) = try await connectPersistent(broker, "exp-sent", .v5, resume: false)
         try await subscribe(subscriber, "sent/#", qos: .exactlyOnce)
-        let publisher = try await bConnect(broker, "exp-sent-pub", .v5)
-        try await publisher.publish("sent/2", "two", qos: .exactlyOnce, packetID: 1, properties: .bExpiry(1))
-        try await publisher.publish("sent/1", "one", qos: .atLeastOnce, packetID: 2, properties: .bExpiry(1))
+        let publisher = try await connectClean(broker, "exp-sent-pub", .v5)
+        try await publisher.publish("sent/2", "two", qos: .exactlyOnce, packetID: 1, properties: .with(messageExpiry: 1))
+        try await publisher.publish("sent/1", "one", qos: .atLeastOnce, packetID: 2, properties: .with(messageExpiry: 1))
         let first = try await subscriber.receivePublishes(2, acknowledge: false)
         XCTAssertEqual(first.map(\.text), ["two", "one"])
         await subscriber.close()
         try await Task.sleep(nanoseconds: 1_300_000_000)
-        let (resumed, present) = try await bConnectPersistent(broker, "exp-sent", .v5, resume: true)
+        let (resumed, present) = try await connectPersistent(broker, "exp-sent", .v5, resume: true)
         XCTAssertTrue(present)
         let again = try await resumed.receivePublishes(2)
         XCTAssertEqual(again.map(\.text), ["two", "one"], "both resent although their interval has passed")
@@ -81,11 +82,11 @@ final class PublishMessageExpiryConformanceTests: XCTestCase {
     /// interval passes before the PUBREL arrives; the message is delivered once.
     func testQoS2ReceiverCompletesTheFlowAfterExpiry() async throws {
         let broker = try startBroker()
-        let subscriber = try await bConnect(broker, "exp-rx-sub", .v5)
+        let subscriber = try await connectClean(broker, "exp-rx-sub", .v5)
         try await subscribe(subscriber, "rx/t", qos: .atLeastOnce)
-        let publisher = try await bConnect(broker, "exp-rx-pub", .v5)
+        let publisher = try await connectClean(broker, "exp-rx-pub", .v5)
         try await publisher.send(.publish(PublishPacket(topic: "rx/t", payload: ByteBuffer(text: "q2"), qos: .exactlyOnce, packetID: 9,
-                                                        properties: .bExpiry(1))))
+                                                        properties: .with(messageExpiry: 1))))
         let rec = await bExpectAck(publisher, "PUBREC")
         XCTAssertEqual(rec?.packetID, 9)
         XCTAssertEqual(rec?.reasonCode, .success)

@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -12,14 +13,14 @@ final class PublishOverlappingDeliveryConformanceTests: XCTestCase {
     /// copy goes out at the highest of them (capped by the published QoS).
     func testOneCopyAtTheHighestMatchingQoS() async throws {
         let broker = try startBroker()
-        for version in bVersions {
+        for version in messagingVersions {
             let p = "ov\(version == .v5 ? 5 : 3)"
-            let subscriber = try await bConnect(broker, "ov-sub-\(version)", version)
+            let subscriber = try await connectClean(broker, "ov-sub-\(version)", version)
             try await subscribe(subscriber, "\(p)/#", qos: .atMostOnce, packetID: 1)
             try await subscribe(subscriber, "\(p)/+/x", qos: .exactlyOnce, packetID: 2)
             try await subscribe(subscriber, "\(p)/a/+", qos: .atLeastOnce, packetID: 3)
             try await subscribe(subscriber, "\(p)/end", qos: .atLeastOnce, packetID: 4)
-            let publisher = try await bConnect(broker, "ov-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "ov-pub-\(version)", version)
             try await publish(publisher, "\(p)/a/x", "q2", qos: .exactlyOnce, packetID: 1)   // #, +/x, a/+ → 2
             try await publish(publisher, "\(p)/a/y", "q1", qos: .exactlyOnce, packetID: 2)   // #, a/+ → 1
             try await publish(publisher, "\(p)/b/y", "q0", qos: .exactlyOnce, packetID: 3)   // # → 0
@@ -37,12 +38,12 @@ final class PublishOverlappingDeliveryConformanceTests: XCTestCase {
     /// copies, so the one-identifier-per-copy case of MQTT-3.3.4-5 cannot arise.)
     func testCopyCarriesEveryMatchingSubscriptionIdentifier() async throws {
         let broker = try startBroker()
-        let subscriber = try await bConnect(broker, "sid-sub", .v5)
+        let subscriber = try await connectClean(broker, "sid-sub", .v5)
         try await subscriber.subscribe("sid/#", qos: .atLeastOnce, subscriptionID: 11)
         try await subscriber.subscribe("sid/+/x", qos: .atMostOnce, subscriptionID: 268_435_455)
         try await subscriber.subscribe("sid/a/+", qos: .atMostOnce)
         try await subscriber.subscribe("sid/b/#", qos: .atMostOnce, subscriptionID: 7)
-        let publisher = try await bConnect(broker, "sid-pub", .v5)
+        let publisher = try await connectClean(broker, "sid-pub", .v5)
         try await publisher.publish("sid/a/x", "ax", qos: .atLeastOnce, packetID: 1)
         try await publisher.publish("sid/a/y", "ay", qos: .atLeastOnce, packetID: 2)
         try await publisher.publish("sid/b/x", "bx", qos: .atLeastOnce, packetID: 3)

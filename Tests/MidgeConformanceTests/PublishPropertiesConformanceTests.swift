@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -35,26 +36,26 @@ final class PublishPropertiesConformanceTests: XCTestCase {
     /// the offline queue, and as a retained message.
     func testApplicationPropertiesAreForwardedUnaltered() async throws {
         let broker = try startBroker()
-        let (offline, _) = try await bConnectPersistent(broker, "props-offline", .v5, resume: false)
+        let (offline, _) = try await connectPersistent(broker, "props-offline", .v5, resume: false)
         try await subscribe(offline, "props/t", qos: .exactlyOnce)
         await offline.close()
         var live: [PacketConnection] = []
         for qos in QoS.all {
-            let client = try await bConnect(broker, "props-live-\(qos.rawValue)", .v5)
+            let client = try await connectClean(broker, "props-live-\(qos.rawValue)", .v5)
             try await subscribe(client, "props/t", qos: qos)
             live.append(client)
         }
-        let publisher = try await bConnect(broker, "props-pub", .v5)
+        let publisher = try await connectClean(broker, "props-pub", .v5)
         _ = try await publisher.publish("props/t", "{}", qos: .exactlyOnce, retain: true, packetID: 5, properties: applicationProperties())
         for (index, client) in live.enumerated() {
             let publish = await expectPublish(client)
             assertUnaltered(publish, "live QoS \(index)")
             if let publish { try await acknowledge(publish, on: client) }
         }
-        let (resumed, present) = try await bConnectPersistent(broker, "props-offline", .v5, resume: true)
+        let (resumed, present) = try await connectPersistent(broker, "props-offline", .v5, resume: true)
         XCTAssertTrue(present)
         assertUnaltered(await expectPublish(resumed), "from the offline queue")
-        let late = try await bConnect(broker, "props-late", .v5)
+        let late = try await connectClean(broker, "props-late", .v5)
         try await subscribe(late, "props/t", qos: .atLeastOnce)
         assertUnaltered(await expectPublish(late), "retained")
     }
@@ -64,9 +65,9 @@ final class PublishPropertiesConformanceTests: XCTestCase {
     /// is not UTF-8 is accepted (PUBACK 0x00, not 0x99) and forwarded unaltered, indicator included.
     func testPayloadFormatIndicatorIsNotCheckedAndForwardedAsIs() async throws {
         let broker = try startBroker()
-        let subscriber = try await bConnect(broker, "pfi-sub", .v5)
+        let subscriber = try await connectClean(broker, "pfi-sub", .v5)
         try await subscribe(subscriber, "pfi/t", qos: .atLeastOnce)
-        let publisher = try await bConnect(broker, "pfi-pub", .v5)
+        let publisher = try await connectClean(broker, "pfi-pub", .v5)
         var properties = Properties()
         properties.payloadFormatIndicator = 1
         let reason = try await publisher.publish("pfi/t", payload: ByteBuffer(bytes: [0xC3, 0x28, 0xFF]), qos: .atLeastOnce, packetID: 3,
@@ -84,8 +85,8 @@ final class PublishPropertiesConformanceTests: XCTestCase {
         let broker = try startBroker()
         for (name, id) in [("Response Topic", UInt8(0x08)), ("Content Type", 0x03)] {
             for bad in [[0x61, 0xC3, 0x28], [0xED, 0xB0, 0x80], [0x61, 0x00]] as [[UInt8]] {
-                try await bExpectRefused(broker, .v5, bRawPublish(flags: 0x02, topic: Array("p/t".utf8), packetID: 1, properties: [id] + mqttBinary(bad)),
-                                         reason: .malformedPacket, "\(name) \(hex(bad))")
+                try await expectRejectedAfterConnect(broker, .v5, rawPublish(flags: 0x02, topic: Array("p/t".utf8), packetID: 1, properties: [id] + mqttBinary(bad)),
+                                                     v5Reason: .malformedPacket, "\(name) \(hex(bad))")
             }
         }
         try await assertBrokerServes(broker, "after malformed properties")
@@ -95,11 +96,11 @@ final class PublishPropertiesConformanceTests: XCTestCase {
     /// A Response Topic with a wildcard is a Protocol Error: DISCONNECT 0x82, nothing routed.
     func testResponseTopicWithWildcardIsRefused() async throws {
         let broker = try startBroker()
-        let watcher = try await bConnect(broker, "rt-watcher", .v5)
+        let watcher = try await connectClean(broker, "rt-watcher", .v5)
         try await subscribe(watcher, "rt/#", qos: .atMostOnce)
         for response in ["reply/#", "reply/+/x", "+"] {
-            try await bExpectRefused(broker, .v5, bRawPublish(flags: 0, topic: Array("rt/t".utf8), properties: [0x08] + mqttString(response)),
-                                     reason: .protocolError, "Response Topic '\(response)'")
+            try await expectRejectedAfterConnect(broker, .v5, rawPublish(flags: 0, topic: Array("rt/t".utf8), properties: [0x08] + mqttString(response)),
+                                                 v5Reason: .protocolError, "Response Topic '\(response)'")
         }
         await expectNothing(watcher, for: 0.3, "the refused PUBLISH is not routed")
         try await assertBrokerServes(broker, "after wildcard Response Topic")
@@ -109,11 +110,11 @@ final class PublishPropertiesConformanceTests: XCTestCase {
     /// the broker treats one as a Protocol Error: DISCONNECT 0x82, nothing routed.
     func testSubscriptionIdentifierFromTheClientIsAProtocolError() async throws {
         let broker = try startBroker()
-        let watcher = try await bConnect(broker, "sid-in-watcher", .v5)
+        let watcher = try await connectClean(broker, "sid-in-watcher", .v5)
         try await subscribe(watcher, "sid-in/#", qos: .atMostOnce)
         for properties in [[0x0B, 0x01], [0x0B, 0x80, 0x01]] as [[UInt8]] {
-            try await bExpectRefused(broker, .v5, bRawPublish(flags: 0x02, topic: Array("sid-in/t".utf8), packetID: 1, properties: properties),
-                                     reason: .protocolError, "PUBLISH with Subscription Identifier \(hex(properties))")
+            try await expectRejectedAfterConnect(broker, .v5, rawPublish(flags: 0x02, topic: Array("sid-in/t".utf8), packetID: 1, properties: properties),
+                                                 v5Reason: .protocolError, "PUBLISH with Subscription Identifier \(hex(properties))")
         }
         await expectNothing(watcher, for: 0.3, "not routed")
         try await assertBrokerServes(broker, "after Subscription Identifier on PUBLISH")

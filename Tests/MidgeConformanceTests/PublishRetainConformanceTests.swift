@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -11,7 +12,7 @@ final class PublishRetainConformanceTests: XCTestCase {
     /// (read until `count` arrived, then nothing more for 0.3 s).
     private func freshSubscriber(_ broker: TestBroker, _ id: String, _ version: ProtocolVersion, _ filter: String, qos: QoS = .exactlyOnce,
                                  expecting count: Int, file: StaticString = #filePath, line: UInt = #line) async throws -> [PublishPacket] {
-        let client = try await bConnect(broker, id, version, file: file, line: line)
+        let client = try await connectClean(broker, id, version, file: file, line: line)
         try await subscribe(client, filter, qos: qos, file: file, line: line)
         let received = try await client.receivePublishes(count, timeout: .seconds(3))
         await expectNothing(client, for: 0.3, "no further retained message", file: file, line: line)
@@ -26,9 +27,9 @@ final class PublishRetainConformanceTests: XCTestCase {
     /// replaces anything.
     func testRetainedMessageIsStoredReplacedAndSentToNewSubscriptions() async throws {
         let broker = try startBroker()
-        for version in bVersions {
+        for version in messagingVersions {
             let topic = "ret/\(version)/a"
-            let publisher = try await bConnect(broker, "ret-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "ret-pub-\(version)", version)
             try await publish(publisher, topic, "one", qos: .atLeastOnce, retain: true, packetID: 1)
             var got = try await freshSubscriber(broker, "ret-s1-\(version)", version, "ret/\(version)/#", expecting: 1)
             XCTAssertEqual(got.map(\.text), ["one"], "\(version): stored retained message")
@@ -58,11 +59,11 @@ final class PublishRetainConformanceTests: XCTestCase {
     /// (RETAIN 0 on the live delivery), removes the retained message, and is not stored itself.
     func testEmptyRetainedPayloadIsForwardedAndClearsTheTopic() async throws {
         let broker = try startBroker()
-        for version in bVersions {
+        for version in messagingVersions {
             let topic = "clr/\(version)"
-            let live = try await bConnect(broker, "clr-live-\(version)", version)
+            let live = try await connectClean(broker, "clr-live-\(version)", version)
             try await subscribe(live, topic, qos: .atLeastOnce)
-            let publisher = try await bConnect(broker, "clr-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "clr-pub-\(version)", version)
             try await publish(publisher, topic, "state", qos: .atLeastOnce, retain: true, packetID: 1)
             guard let first = await expectPublish(live) else { return }
             XCTAssertEqual(first.text, "state")
@@ -88,14 +89,14 @@ final class PublishRetainConformanceTests: XCTestCase {
     /// RETAIN 1 whatever the option.
     func testRetainFlagOfLiveDeliveries() async throws {
         let broker = try startBroker()
-        let v3 = try await bConnect(broker, "rap-v3", .v3_1_1)
+        let v3 = try await connectClean(broker, "rap-v3", .v3_1_1)
         try await subscribe(v3, "rap/t", qos: .atLeastOnce)
-        let plain = try await bConnect(broker, "rap-0", .v5)
+        let plain = try await connectClean(broker, "rap-0", .v5)
         try await plain.subscribe("rap/t", options: SubscriptionOptions(qos: .atLeastOnce, retainAsPublished: false))
-        let asPublished = try await bConnect(broker, "rap-1", .v5)
+        let asPublished = try await connectClean(broker, "rap-1", .v5)
         try await asPublished.subscribe("rap/t", options: SubscriptionOptions(qos: .atLeastOnce, retainAsPublished: true))
 
-        let publisher = try await bConnect(broker, "rap-pub", .v5)
+        let publisher = try await connectClean(broker, "rap-pub", .v5)
         try await publish(publisher, "rap/t", "r", qos: .atLeastOnce, retain: true, packetID: 1)
         try await publish(publisher, "rap/t", "n", qos: .atLeastOnce, retain: false, packetID: 2)
         for (name, client, expected) in [("3.1.1", v3, [false, false]), ("v5 RAP 0", plain, [false, false]), ("v5 RAP 1", asPublished, [true, false])] {
@@ -105,7 +106,7 @@ final class PublishRetainConformanceTests: XCTestCase {
         }
 
         // Sent because a subscription was made: RETAIN 1 even with Retain As Published 0.
-        let late = try await bConnect(broker, "rap-late", .v5)
+        let late = try await connectClean(broker, "rap-late", .v5)
         try await late.subscribe("rap/t", options: SubscriptionOptions(qos: .atLeastOnce, retainAsPublished: false))
         let retained = try await late.expectPublish()
         XCTAssertEqual(retained.text, "r")
@@ -117,9 +118,9 @@ final class PublishRetainConformanceTests: XCTestCase {
     /// included; 1 only when the subscription did not exist; 2 never.
     func testV5RetainHandling() async throws {
         let broker = try startBroker()
-        let publisher = try await bConnect(broker, "rh-pub", .v5)
+        let publisher = try await connectClean(broker, "rh-pub", .v5)
         try await publish(publisher, "rh/t", "kept", qos: .atLeastOnce, retain: true, packetID: 1)
-        let client = try await bConnect(broker, "rh-sub", .v5)
+        let client = try await connectClean(broker, "rh-sub", .v5)
         for (filter, handling, expected) in [("rh/+", RetainHandling.sendOnSubscribe, [1, 1]),
                                              ("rh/#", .sendOnNewSubscribe, [1, 0]),
                                              ("+/t", .doNotSend, [0, 0])] {

@@ -1,34 +1,29 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
 
 /// v5 Topic Alias (spec 3.3.2.3.4) in both directions.
 final class PublishTopicAliasConformanceTests: XCTestCase {
-    private func alias(_ value: UInt16) -> Properties {
-        var properties = Properties()
-        properties.topicAlias = value
-        return properties
-    }
-
     // [MQTT-3.3.2-12]
     /// Every alias from 1 to the announced Topic Alias Maximum is accepted: set with a topic, then
     /// used with an empty topic; subscribers get the full topic name and no alias of the publisher.
     func testEveryAliasUpToTheAnnouncedMaximumIsAccepted() async throws {
         let broker = try startBroker()
-        let subscriber = try await bConnect(broker, "alias-sub", .v5)
+        let subscriber = try await connectClean(broker, "alias-sub", .v5)
         try await subscribe(subscriber, "alias/#", qos: .atLeastOnce)
         let (publisher, connack) = try await connectAccepted(broker, "alias-pub")
         let maximum = connack.properties.topicAliasMaximum ?? 0
         XCTAssertGreaterThan(maximum, 0, "Midge announces a Topic Alias Maximum")
         var expected: [String] = []
         for value in 1...maximum {
-            try await publisher.publish("alias/\(value)", "set", qos: .atLeastOnce, packetID: value, properties: alias(value))
+            try await publisher.publish("alias/\(value)", "set", qos: .atLeastOnce, packetID: value, properties: .with(topicAlias: value))
             expected.append("alias/\(value)")
         }
         for value in (1...maximum).reversed() {
-            try await publisher.publish("", "use", qos: .atLeastOnce, packetID: 100 + value, properties: alias(value))
+            try await publisher.publish("", "use", qos: .atLeastOnce, packetID: 100 + value, properties: .with(topicAlias: value))
             expected.append("alias/\(value)")
         }
         let received = try await subscriber.receivePublishes(expected.count)
@@ -46,13 +41,13 @@ final class PublishTopicAliasConformanceTests: XCTestCase {
         await probe.close()
         let above = (connack.properties.topicAliasMaximum ?? 0) + 1
         let cases: [(String, [UInt8])] = [
-            ("alias 0 with a topic", bRawPublish(flags: 0, topic: Array("a/t".utf8), properties: [0x23, 0x00, 0x00])),
-            ("alias 0 with an empty topic", bRawPublish(flags: 0, topic: [], properties: [0x23, 0x00, 0x00])),
-            ("alias above the maximum", bRawPublish(flags: 0x02, topic: Array("a/t".utf8), packetID: 1, properties: [0x23, UInt8(above >> 8), UInt8(above & 0xFF)])),
-            ("unknown alias with an empty topic", bRawPublish(flags: 0, topic: [], properties: [0x23, 0x00, 0x02])),
+            ("alias 0 with a topic", rawPublish(flags: 0, topic: Array("a/t".utf8), properties: [0x23, 0x00, 0x00])),
+            ("alias 0 with an empty topic", rawPublish(flags: 0, topic: [], properties: [0x23, 0x00, 0x00])),
+            ("alias above the maximum", rawPublish(flags: 0x02, topic: Array("a/t".utf8), packetID: 1, properties: [0x23, UInt8(above >> 8), UInt8(above & 0xFF)])),
+            ("unknown alias with an empty topic", rawPublish(flags: 0, topic: [], properties: [0x23, 0x00, 0x02])),
         ]
         for (name, bytes) in cases {
-            try await bExpectRefused(broker, .v5, bytes, reason: .topicAliasInvalid, name)
+            try await expectRejectedAfterConnect(broker, .v5, bytes, v5Reason: .topicAliasInvalid, name)
         }
         try await assertBrokerServes(broker, "after invalid topic aliases")
     }
@@ -64,11 +59,11 @@ final class PublishTopicAliasConformanceTests: XCTestCase {
         let broker = try startBroker()
         var limited = Properties()
         limited.topicAliasMaximum = 2
-        let withAliases = try await bConnect(broker, "alias-out-2", .v5, properties: limited)
+        let withAliases = try await connectClean(broker, "alias-out-2", .v5, properties: limited)
         try await subscribe(withAliases, "out/#", qos: .atMostOnce)
-        let withoutAliases = try await bConnect(broker, "alias-out-0", .v5)
+        let withoutAliases = try await connectClean(broker, "alias-out-0", .v5)
         try await subscribe(withoutAliases, "out/#", qos: .atMostOnce)
-        let publisher = try await bConnect(broker, "alias-out-pub", .v5)
+        let publisher = try await connectClean(broker, "alias-out-pub", .v5)
         let topics = ["out/a", "out/b", "out/c", "out/a", "out/b", "out/c", "out/d"]
         for topic in topics { try await publisher.publish(topic, topic) }
 
@@ -95,21 +90,21 @@ final class PublishTopicAliasConformanceTests: XCTestCase {
         let broker = try startBroker()
         var properties = Properties()
         properties.topicAliasMaximum = 5
-        let (first, _) = try await bConnectPersistent(broker, "alias-conn", .v5, resume: false, properties: properties)
+        let (first, _) = try await connectPersistent(broker, "alias-conn", .v5, resume: false, properties: properties)
         try await subscribe(first, "conn/t", qos: .atMostOnce)
-        try await first.publish("conn/t", "set", properties: alias(1))
+        try await first.publish("conn/t", "set", properties: .with(topicAlias: 1))
         let echoed = try await first.expectPublish()
         XCTAssertEqual(echoed.topic, "conn/t", "first use carries the topic")
         XCTAssertNotNil(echoed.properties.topicAlias)
         try await first.disconnect()
 
-        let (second, present) = try await bConnectPersistent(broker, "alias-conn", .v5, resume: true, properties: properties)
+        let (second, present) = try await connectPersistent(broker, "alias-conn", .v5, resume: true, properties: properties)
         XCTAssertTrue(present)
-        let other = try await bConnect(broker, "alias-conn-pub", .v5)
+        let other = try await connectClean(broker, "alias-conn-pub", .v5)
         try await other.publish("conn/t", "again")
         let again = try await second.expectPublish()
         XCTAssertEqual(again.topic, "conn/t", "the broker's alias does not survive the connection: topic sent again")
-        try await second.send(bytes: bRawPublish(flags: 0, topic: [], properties: [0x23, 0x00, 0x01]))
+        try await second.send(bytes: rawPublish(flags: 0, topic: [], properties: [0x23, 0x00, 0x01]))
         await expectDisconnect(second, reason: .topicAliasInvalid, "the client's alias 1 from the previous connection")
     }
 }

@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -13,18 +14,18 @@ final class PublishTopicNameConformanceTests: XCTestCase {
     /// (v5 DISCONNECT 0x81, 3.1.1 closed).
     func testTopicNameMustBeAWellFormedUTF8String() async throws {
         let broker = try startBroker()
-        let watcher = try await bConnect(broker, "utf8-watcher", .v5)
+        let watcher = try await connectClean(broker, "utf8-watcher", .v5)
         try await subscribe(watcher, "#", qos: .atMostOnce)
-        for version in bVersions {
+        for version in messagingVersions {
             let props: [UInt8]? = version == .v5 ? [] : nil
             let cases: [(String, [UInt8])] = [
-                ("ill-formed UTF-8", bRawPublish(flags: 0, topic: [0x61, 0xC3, 0x28], properties: props)),
-                ("surrogate U+D800", bRawPublish(flags: 0, topic: [0xED, 0xA0, 0x80], properties: props)),
-                ("U+0000", bRawPublish(flags: 0, topic: [0x61, 0x00, 0x62], properties: props)),
+                ("ill-formed UTF-8", rawPublish(flags: 0, topic: [0x61, 0xC3, 0x28], properties: props)),
+                ("surrogate U+D800", rawPublish(flags: 0, topic: [0xED, 0xA0, 0x80], properties: props)),
+                ("U+0000", rawPublish(flags: 0, topic: [0x61, 0x00, 0x62], properties: props)),
                 ("topic length past the packet", rawPacket(0x30, [0x00, 0x09, 0x61])),
             ]
             for (name, bytes) in cases {
-                try await bExpectRefused(broker, version, bytes, reason: .malformedPacket, "PUBLISH topic \(name)")
+                try await expectRejectedAfterConnect(broker, version, bytes, v5Reason: .malformedPacket, "PUBLISH topic \(name)")
             }
         }
         await expectNothing(watcher, for: 0.3, "nothing malformed is routed")
@@ -36,12 +37,12 @@ final class PublishTopicNameConformanceTests: XCTestCase {
     /// closed; the message is not routed.
     func testWildcardInTopicNameIsRefused() async throws {
         let broker = try startBroker()
-        let watcher = try await bConnect(broker, "wild-watcher", .v5)
+        let watcher = try await connectClean(broker, "wild-watcher", .v5)
         try await subscribe(watcher, "#", qos: .atMostOnce)
-        for version in bVersions {
+        for version in messagingVersions {
             for (topic, flags, id) in [("a/#", UInt8(0), UInt16?.none), ("a/+/b", 0x02, 1), ("#", 0x04, 2), ("+", 0, nil)] {
-                try await bExpectRefused(broker, version, bRawPublish(version, flags: flags, topic: topic, packetID: id),
-                                         reason: .topicNameInvalid, "PUBLISH to '\(topic)'")
+                try await expectRejectedAfterConnect(broker, version, rawPublish(version, flags: flags, topic: topic, packetID: id),
+                                                     v5Reason: .topicNameInvalid, "PUBLISH to '\(topic)'")
             }
         }
         await expectNothing(watcher, for: 0.3, "a wildcard topic is never routed")
@@ -53,13 +54,13 @@ final class PublishTopicNameConformanceTests: XCTestCase {
     /// carrying the Topic Name as published (not the filter).
     func testDeliveredTopicNameMatchesTheSubscription() async throws {
         let broker = try startBroker()
-        for version in bVersions {
+        for version in messagingVersions {
             let prefix = "tm\(version == .v5 ? 5 : 3)"
-            let subscriber = try await bConnect(broker, "tm-sub-\(version)", version)
+            let subscriber = try await connectClean(broker, "tm-sub-\(version)", version)
             try await subscribe(subscriber, "\(prefix)/+/c", qos: .atLeastOnce, packetID: 1)
             try await subscribe(subscriber, "\(prefix)/x/#", qos: .atLeastOnce, packetID: 2)
             try await subscribe(subscriber, "\(prefix)/end", qos: .atLeastOnce, packetID: 3)
-            let publisher = try await bConnect(broker, "tm-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "tm-pub-\(version)", version)
             let topics = ["\(prefix)/b/c", "\(prefix)/b/d", "\(prefix)/x", "\(prefix)/x/y/z", "\(prefix)/b/c/d", "\(prefix)//c", "\(prefix)/B/c", "other/b/c"]
             for (index, topic) in topics.enumerated() {
                 try await publish(publisher, topic, topic, qos: .atLeastOnce, packetID: UInt16(index + 1))

@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -12,10 +13,10 @@ final class QoSDeliveryProtocolConformanceTests: XCTestCase {
     /// same connection, its id never reused) until its PUBACK.
     func testBrokerAsQoS1Sender() async throws {
         let broker = try startBroker()
-        for version in bVersions {
-            let subscriber = try await bConnect(broker, "q1s-sub-\(version)", version)
+        for version in messagingVersions {
+            let subscriber = try await connectClean(broker, "q1s-sub-\(version)", version)
             try await subscribe(subscriber, "q1s/t", qos: .atLeastOnce)
-            let publisher = try await bConnect(broker, "q1s-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "q1s-pub-\(version)", version)
             try await publisher.publish("q1s/t", "held", qos: .atLeastOnce, packetID: 1)
             let held = try await subscriber.expectPublish()
             XCTAssertEqual(held.qos, .atLeastOnce)
@@ -49,10 +50,10 @@ final class QoSDeliveryProtocolConformanceTests: XCTestCase {
     /// until the PUBCOMP.
     func testBrokerAsQoS2Sender() async throws {
         let broker = try startBroker()
-        for version in bVersions {
-            let subscriber = try await bConnect(broker, "q2s-sub-\(version)", version)
+        for version in messagingVersions {
+            let subscriber = try await connectClean(broker, "q2s-sub-\(version)", version)
             try await subscribe(subscriber, "q2s/t", qos: .exactlyOnce)
-            let publisher = try await bConnect(broker, "q2s-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "q2s-pub-\(version)", version)
             try await publisher.publish("q2s/t", "first", qos: .exactlyOnce, packetID: 1)
             let first = try await subscriber.expectPublish()
             XCTAssertEqual(first.qos, .exactlyOnce)
@@ -88,10 +89,10 @@ final class QoSDeliveryProtocolConformanceTests: XCTestCase {
     /// PUBACK a PUBLISH reusing the id, DUP 1 or not, is a new message and is delivered again.
     func testBrokerAsQoS1Receiver() async throws {
         let broker = try startBroker()
-        for version in bVersions {
-            let subscriber = try await bConnect(broker, "q1r-sub-\(version)", version)
+        for version in messagingVersions {
+            let subscriber = try await connectClean(broker, "q1r-sub-\(version)", version)
             try await subscribe(subscriber, "q1r/t", qos: .atLeastOnce)
-            let publisher = try await bConnect(broker, "q1r-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "q1r-pub-\(version)", version)
             for (text, dup) in [("first", false), ("second", true), ("third", false)] {
                 try await publisher.send(.publish(PublishPacket(topic: "q1r/t", payload: ByteBuffer(text: text), qos: .atLeastOnce, dup: dup, packetID: 5)))
                 let value7 = await bExpectAck(publisher, "PUBACK")?.packetID
@@ -108,10 +109,10 @@ final class QoSDeliveryProtocolConformanceTests: XCTestCase {
     /// after it the id starts a new message.
     func testBrokerAsQoS2Receiver() async throws {
         let broker = try startBroker()
-        for version in bVersions {
-            let subscriber = try await bConnect(broker, "q2r-sub-\(version)", version)
+        for version in messagingVersions {
+            let subscriber = try await connectClean(broker, "q2r-sub-\(version)", version)
             try await subscribe(subscriber, "q2r/t", qos: .exactlyOnce)
-            let publisher = try await bConnect(broker, "q2r-pub-\(version)", version)
+            let publisher = try await connectClean(broker, "q2r-pub-\(version)", version)
             try await publisher.send(.publish(PublishPacket(topic: "q2r/t", payload: ByteBuffer(text: "once"), qos: .exactlyOnce, packetID: 7)))
             let value8 = await bExpectAck(publisher, "PUBREC")?.packetID
             XCTAssertEqual(value8, 7)
@@ -136,9 +137,9 @@ final class QoSDeliveryProtocolConformanceTests: XCTestCase {
     /// for it gets PUBCOMP 0x92, and a new PUBLISH with that id is a new message.
     func testFailedPubRecFreesTheIdentifier() async throws {
         let broker = try startBroker()
-        let subscriber = try await bConnect(broker, "q2f-sub", .v5)
+        let subscriber = try await connectClean(broker, "q2f-sub", .v5)
         try await subscribe(subscriber, "q2f/t", qos: .exactlyOnce)
-        let publisher = try await bConnect(broker, "q2f-pub", .v5)
+        let publisher = try await connectClean(broker, "q2f-pub", .v5)
         try await publisher.send(.publish(PublishPacket(topic: "$SYS/q2f", payload: ByteBuffer(text: "no"), qos: .exactlyOnce, packetID: 3)))
         let rec = await bExpectAck(publisher, "PUBREC")
         XCTAssertEqual(rec?.reasonCode, .notAuthorized)

@@ -2,12 +2,14 @@ import Foundation
 import MQTTCodec
 import MidgeBroker
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
 
-// Helpers of the section A conformance tests (chapters 1 and 2, CONNECT and CONNACK). Every name
-// starts with `sectionA` or is fileprivate so the three helpers' files can share one target.
+// Helpers of the section A conformance tests (chapters 1 and 2, CONNECT and CONNACK) that
+// MidgeTestKit does not have. Every name starts with `sectionA` or is fileprivate so the three
+// helpers' files can share one target.
 
 extension XCTestCase {
     /// Opens a raw TCP connection, sends `bytes`, and returns everything the broker sent until it
@@ -34,14 +36,11 @@ extension XCTestCase {
         }
     }
 
-    /// Connects a well-behaved client of `version`, then sends `bytes`: v5 gets DISCONNECT `reason`
-    /// then the close, 3.1/3.1.1 (reason nil) just the close. The broker must still serve afterwards.
+    /// `expectRejectedAfterConnect` with the v5 reason given as its byte (nil for 3.1/3.1.1).
     func sectionAExpectRejectedAfterConnect(_ broker: TestBroker, _ bytes: [UInt8], version: ProtocolVersion, reason: UInt8?,
                                             _ context: String, file: StaticString = #filePath, line: UInt = #line) async throws {
-        let (client, _) = try await connectAccepted(broker, "secA-\(UUID().uuidString.prefix(6))", version: version, file: file, line: line)
-        try await client.send(bytes: bytes)
-        await expectDisconnect(client, reason: reason.map { ReasonCode(rawValue: $0) }, within: 3, "\(context) (\(version))",
-                               file: file, line: line)
+        try await expectRejectedAfterConnect(broker, version, bytes, v5Reason: reason.map { ReasonCode(rawValue: $0) }, context,
+                                             within: 3, file: file, line: line)
     }
 
     /// A raw connection that has completed CONNECT/CONNACK for `clientID` (the CONNACK bytes are returned).
@@ -85,19 +84,6 @@ let sectionANullCharacter: [(String, [UInt8])] = [
     ("U+0000 alone", [0x00]),
     ("U+0000 inside", [0x61, 0x00, 0x62]),
 ]
-
-extension PacketConnection {
-    /// The next packet, failing the test when none arrives.
-    func sectionANext(_ what: String = "a packet", within seconds: Double = 3,
-                      file: StaticString = #filePath, line: UInt = #line) async -> MQTTPacket? {
-        do {
-            return try await receive(timeout: .milliseconds(Int64(seconds * 1000)))
-        } catch {
-            XCTFail("expected \(what), got \(error)", file: file, line: line)
-            return nil
-        }
-    }
-}
 
 /// Configures a broker whose v5 CONNACK carries no property at all: no Receive Maximum (no
 /// inflight limit), no Topic Alias Maximum, defaults everywhere else; anonymous clients allowed.

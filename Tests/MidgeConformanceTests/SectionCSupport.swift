@@ -2,16 +2,14 @@ import Foundation
 import MQTTCodec
 import MidgeBroker
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
 
 // Helpers of the section C conformance tests (SUBSCRIBE … AUTH, topics, shared subscriptions,
-// flow control, error handling). Names carry a `sectionC` prefix so they cannot clash with the
-// other sections' helpers when the three sets are merged.
-
-/// Both protocol versions a server-side rule is checked for.
-let sectionCVersions: [ProtocolVersion] = [.v3_1_1, .v5]
+// flow control, error handling) that MidgeTestKit does not have. Names carry a `sectionC` prefix
+// so they cannot clash with the other sections' helpers.
 
 /// The reason codes a v5 SUBACK may carry (spec table 3.9.3) and the 3.1.1 return codes.
 let sectionCSubAckCodesV5: Set<UInt8> = [0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2]
@@ -42,21 +40,7 @@ func sectionCRawUnsubscribe(_ version: ProtocolVersion, packetID: UInt16 = 1, fi
     return rawPacket(first, body)
 }
 
-/// A QoS 0 PUBLISH with a raw topic (v5: empty property section).
-func sectionCRawPublish(_ version: ProtocolVersion, topic: [UInt8], payload: String = "x") -> [UInt8] {
-    var body = mqttBinary(topic)
-    if version == .v5 { body += rawProperties([]) }
-    return rawPacket(0x30, body + Array(payload.utf8))
-}
-
 extension XCTestCase {
-    /// The reaction to a malformed packet or a protocol error: v5 gets a DISCONNECT with `v5Reason`
-    /// and a close; a 3.1.1 client a close with nothing before it.
-    func sectionCExpectViolation(_ connection: PacketConnection, _ version: ProtocolVersion, v5Reason: ReasonCode,
-                                 _ context: String = "", file: StaticString = #filePath, line: UInt = #line) async {
-        await expectDisconnect(connection, reason: version == .v5 ? v5Reason : nil, context, file: file, line: line)
-    }
-
     /// The next packet, which must be a SUBACK for `packetID`.
     func sectionCExpectSubAck(_ connection: PacketConnection, packetID: UInt16, _ context: String = "",
                               file: StaticString = #filePath, line: UInt = #line) async -> SubAckPacket? {

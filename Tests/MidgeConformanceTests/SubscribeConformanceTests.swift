@@ -2,6 +2,7 @@ import Foundation
 import MQTTCodec
 import MidgeBroker
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -13,11 +14,11 @@ final class SubscribeConformanceTests: XCTestCase {
     // [MQTT-3.8.1-1] [3.1.1:MQTT-3.8.1-1]
     func testSubscribeFixedHeaderFlagsMustBe0010() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             for first: UInt8 in [0x80, 0x83, 0x8A, 0x86] {
                 let (connection, _) = try await connectAccepted(broker, "sub-flags-\(version)-\(first)", version: version)
                 try await connection.send(bytes: sectionCRawSubscribe(version, first: first, [(Array("a/b".utf8), 0)]))
-                await sectionCExpectViolation(connection, version, v5Reason: .malformedPacket, "SUBSCRIBE first byte \(hex([first])) \(version)")
+                await expectViolationClose(connection, version, v5Reason: .malformedPacket, "SUBSCRIBE first byte \(hex([first])) \(version)")
             }
         }
         try await assertBrokerServes(broker, "after SUBSCRIBE packets with bad flags")
@@ -27,11 +28,11 @@ final class SubscribeConformanceTests: XCTestCase {
     func testTopicFilterMustBeValidUTF8() async throws {
         let broker = try startBroker()
         let invalid: [[UInt8]] = [[0x61, 0xC3, 0x28], [0xED, 0xA0, 0x80], [0x61, 0xFF], [0xC0, 0xAF]]
-        for version in sectionCVersions {
+        for version in messagingVersions {
             for (index, filter) in invalid.enumerated() {
                 let (connection, _) = try await connectAccepted(broker, "sub-utf8-\(version)-\(index)", version: version)
                 try await connection.send(bytes: sectionCRawSubscribe(version, [(filter, 0)]))
-                await sectionCExpectViolation(connection, version, v5Reason: .malformedPacket, "filter \(hex(filter)) \(version)")
+                await expectViolationClose(connection, version, v5Reason: .malformedPacket, "filter \(hex(filter)) \(version)")
             }
             // A filter with valid multi-byte UTF-8 is accepted.
             let (connection, _) = try await connectAccepted(broker, "sub-utf8-ok-\(version)", version: version)
@@ -45,10 +46,10 @@ final class SubscribeConformanceTests: XCTestCase {
     // [MQTT-3.8.3-2] [3.1.1:MQTT-3.8.3-3]
     func testSubscribeWithoutFiltersIsAProtocolError() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (connection, _) = try await connectAccepted(broker, "sub-empty-\(version)", version: version)
             try await connection.send(bytes: sectionCRawSubscribe(version, []))
-            await sectionCExpectViolation(connection, version, v5Reason: .protocolError, "SUBSCRIBE without filters \(version)")
+            await expectViolationClose(connection, version, v5Reason: .protocolError, "SUBSCRIBE without filters \(version)")
         }
         try await assertBrokerServes(broker)
     }
@@ -121,7 +122,7 @@ final class SubscribeConformanceTests: XCTestCase {
     // [MQTT-3.8.4-1] [MQTT-3.8.4-2] [3.1.1:MQTT-3.8.4-1] [3.1.1:MQTT-3.8.4-2]
     func testEverySubscribeGetsASubAckWithItsPacketIdentifier() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (connection, _) = try await connectAccepted(broker, "suback-id-\(version)", version: version)
             // Pipelined: several SUBSCRIBEs sent back to back, each answered in turn.
             let ids: [UInt16] = [1, 0xFFFF, 0x1234, 0x0100, 7]
@@ -146,7 +147,7 @@ final class SubscribeConformanceTests: XCTestCase {
     // [MQTT-3.8.4-3] [3.1.1:MQTT-3.8.4-3]
     func testIdenticalFilterReplacesTheSubscription() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (subscriber, _) = try await connectAccepted(broker, "replace-sub-\(version)", version: version)
             let (publisher, _) = try await connectAccepted(broker, "replace-pub-\(version)", version: version)
             let filter = "replace/\(version)/+", marker = "replace/\(version)-end"
@@ -173,7 +174,7 @@ final class SubscribeConformanceTests: XCTestCase {
     // [MQTT-3.8.4-4] [3.1.1:MQTT-3.8.4-3]
     func testReplacingASubscriptionResendsRetainedAndLosesNoMessage() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let base = "keep/\(version)"
             let (publisher, _) = try await connectAccepted(broker, "keep-pub-\(version)", version: version)
             try await publish(publisher, "\(base)/retained", "r", qos: .atLeastOnce, retain: true, packetID: 1)
@@ -230,7 +231,7 @@ final class SubscribeConformanceTests: XCTestCase {
     func testMultipleFiltersAreHandledInOrderWithOneSubAck() async throws {
         let acl = try sectionCWriteACL("topic readwrite multi/#\ntopic readwrite multi-end\n")
         let broker = try startBroker { config in config.security.aclFile = acl }
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (subscriber, _) = try await connectAccepted(broker, "multi-\(version)", version: version)
             let (publisher, _) = try await connectAccepted(broker, "multi-pub-\(version)", version: version)
             let base = "multi/\(version)"
@@ -265,7 +266,7 @@ final class SubscribeConformanceTests: XCTestCase {
     // [MQTT-3.8.4-8] [3.1.1:MQTT-3.8.4-6]
     func testDeliveryQoSIsTheMinimumOfPublishedAndGranted() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (publisher, _) = try await connectAccepted(broker, "minqos-pub-\(version)", version: version)
             var subscribers: [PacketConnection] = []
             for granted in QoS.all {

@@ -1,6 +1,7 @@
 import Foundation
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -36,11 +37,11 @@ final class TopicConformanceTests: XCTestCase {
     // [MQTT-4.7.0-1] [3.1.1:MQTT-4.7.1-1] [3.1.1:MQTT-3.8.3-2]
     func testWildcardsAreForFiltersNotTopicNames() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             for topic in ["a/+", "+", "#", "a/#", "a/+/b", "sport+"] {
                 let (connection, _) = try await connectAccepted(broker, "wild-name-\(version)-\(topic)", version: version)
-                try await connection.send(bytes: sectionCRawPublish(version, topic: Array(topic.utf8)))
-                await sectionCExpectViolation(connection, version, v5Reason: .topicNameInvalid, "PUBLISH to \(topic) \(version)")
+                try await connection.send(bytes: rawPublish(version, topic: Array(topic.utf8)))
+                await expectViolationClose(connection, version, v5Reason: .topicNameInvalid, "PUBLISH to \(topic) \(version)")
             }
             // In filters, both wildcards are supported.
             let routed = try await routes(broker, version, filters: ["wild/+/x", "wild/#"], topics: ["wild/a/x", "wild/b"])
@@ -53,7 +54,7 @@ final class TopicConformanceTests: XCTestCase {
     // [MQTT-4.7.1-1] [3.1.1:MQTT-4.7.1-2]
     func testMultiLevelWildcardRules() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (connection, _) = try await connectAccepted(broker, "hash-\(version)", version: version)
             let invalid = ["sport/tennis#", "sport/tennis/#/ranking", "#/", "##", "a/#/", "#a"]
             let codes = try await sectionCSubscribe(connection, invalid.map { ($0, SubscriptionOptions()) })
@@ -75,7 +76,7 @@ final class TopicConformanceTests: XCTestCase {
     // [MQTT-4.7.1-2] [3.1.1:MQTT-4.7.1-3]
     func testSingleLevelWildcardRules() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (connection, _) = try await connectAccepted(broker, "plus-\(version)", version: version)
             let invalid = ["sport+", "+sport", "sport/+tennis", "sport/ten+nis/x", "++", "+#"]
             let codes = try await sectionCSubscribe(connection, invalid.map { ($0, SubscriptionOptions()) })
@@ -96,7 +97,7 @@ final class TopicConformanceTests: XCTestCase {
     // [MQTT-4.7.2-1] [3.1.1:MQTT-4.7.2-1]
     func testDollarTopicsAreNotMatchedByLeadingWildcards() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let routed = try await routes(broker, version, filters: ["#", "+/info", "+/+", "+", "$app/#", "$app/+", "$app/info", "+/app/info"],
                                           topics: ["$app/info", "app/info", "$app", "x/$app/info"])
             XCTAssertEqual(routed["#"], ["app/info", "x/$app/info"], "\(version)")
@@ -113,14 +114,14 @@ final class TopicConformanceTests: XCTestCase {
     // [MQTT-4.7.3-1] [3.1.1:MQTT-4.7.3-1]
     func testTopicsAndFiltersMustNotBeEmpty() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (subscriber, _) = try await connectAccepted(broker, "empty-filter-\(version)", version: version)
             let codes = try await sectionCSubscribe(subscriber, [("", SubscriptionOptions()), ("ok/empty", SubscriptionOptions())])
             XCTAssertEqual(codes, [version == .v5 ? .topicFilterInvalid : .unspecifiedError, .grantedQoS0], "\(version): empty filter")
             // An empty topic name (v5: without a Topic Alias) ends the connection.
             let (publisher, _) = try await connectAccepted(broker, "empty-name-\(version)", version: version)
-            try await publisher.send(bytes: sectionCRawPublish(version, topic: []))
-            await sectionCExpectViolation(publisher, version, v5Reason: .protocolError, "empty topic name \(version)")
+            try await publisher.send(bytes: rawPublish(version, topic: []))
+            await expectViolationClose(publisher, version, v5Reason: .protocolError, "empty topic name \(version)")
         }
         try await assertBrokerServes(broker)
     }
@@ -129,17 +130,17 @@ final class TopicConformanceTests: XCTestCase {
     func testNullCharacterIsRefusedInTopicsAndFilters() async throws {
         let broker = try startBroker()
         let withNull: [UInt8] = [0x61, 0x2F, 0x00, 0x62]   // "a/\0b"
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let packets: [(String, [UInt8])] = [
                 ("SUBSCRIBE", sectionCRawSubscribe(version, [(withNull, 0)])),
                 ("UNSUBSCRIBE", sectionCRawUnsubscribe(version, [withNull])),
-                ("PUBLISH", sectionCRawPublish(version, topic: withNull)),
-                ("PUBLISH only NUL", sectionCRawPublish(version, topic: [0x00])),
+                ("PUBLISH", rawPublish(version, topic: withNull)),
+                ("PUBLISH only NUL", rawPublish(version, topic: [0x00])),
             ]
             for (name, bytes) in packets {
                 let (connection, _) = try await connectAccepted(broker, "nul-\(version)-\(name)", version: version)
                 try await connection.send(bytes: bytes)
-                await sectionCExpectViolation(connection, version, v5Reason: .malformedPacket, "\(name) with U+0000 \(version)")
+                await expectViolationClose(connection, version, v5Reason: .malformedPacket, "\(name) with U+0000 \(version)")
             }
         }
         try await assertBrokerServes(broker)
@@ -148,7 +149,7 @@ final class TopicConformanceTests: XCTestCase {
     // [MQTT-4.7.3-3] [3.1.1:MQTT-4.7.3-3]
     func testTopicOf65535BytesIsRouted() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             // 65,535 bytes, the most a UTF-8 Encoded String can hold: levels of "a…a/" ending in "é" (2 bytes).
             let levels = String(repeating: String(repeating: "a", count: 99) + "/", count: 655)   // 65,500 bytes
             let topic = levels + String(repeating: "b", count: 33) + "\u{E9}"                   // + 35 = 65,535
@@ -173,7 +174,7 @@ final class TopicConformanceTests: XCTestCase {
         let nfc = "caf\u{E9}", nfd = "cafe\u{301}"                  // the same text, different bytes
         let ligature = "\u{FB01}le", plain = "file"                  // compatibility-equivalent
         let bom = "\u{FEFF}bom"
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let filters = ["Case/Topic", nfc, ligature, "a/b", "sp ace", bom]
             let topics = ["case/topic", "CASE/TOPIC", "Case/Topic", nfd, nfc, plain, ligature, "a//b", "a/b/", "/a/b", "a/b",
                           " sp ace", "sp  ace", "sp ace ", "sp ace", "bom", bom]
@@ -197,7 +198,7 @@ final class TopicConformanceTests: XCTestCase {
     func testRetainedMessagesAreKeptPerExactTopic() async throws {
         let broker = try startBroker()
         let nfc = "ret/caf\u{E9}", nfd = "ret/cafe\u{301}"
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (publisher, _) = try await connectAccepted(broker, "ret-norm-pub-\(version)", version: version)
             try await publish(publisher, nfc, "nfc", qos: .atLeastOnce, retain: true, packetID: 1)
             try await publish(publisher, nfd, "nfd", qos: .atLeastOnce, retain: true, packetID: 2)

@@ -2,6 +2,7 @@ import Foundation
 import MQTTCodec
 import MidgeBroker
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -13,11 +14,11 @@ final class UnsubscribeConformanceTests: XCTestCase {
     // [MQTT-3.10.1-1] [3.1.1:MQTT-3.10.1-1]
     func testUnsubscribeFixedHeaderFlagsMustBe0010() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             for first: UInt8 in [0xA0, 0xA3, 0xAA, 0xA6] {
                 let (connection, _) = try await connectAccepted(broker, "unsub-flags-\(version)-\(first)", version: version)
                 try await connection.send(bytes: sectionCRawUnsubscribe(version, first: first, [Array("a/b".utf8)]))
-                await sectionCExpectViolation(connection, version, v5Reason: .malformedPacket, "UNSUBSCRIBE first byte \(hex([first])) \(version)")
+                await expectViolationClose(connection, version, v5Reason: .malformedPacket, "UNSUBSCRIBE first byte \(hex([first])) \(version)")
             }
         }
         try await assertBrokerServes(broker)
@@ -26,11 +27,11 @@ final class UnsubscribeConformanceTests: XCTestCase {
     // [MQTT-3.10.3-1] [3.1.1:MQTT-3.10.3-1]
     func testUnsubscribeFilterMustBeValidUTF8() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             for (index, filter) in [[0x61, 0xC3, 0x28], [0xED, 0xB0, 0x80], [0xFE]].enumerated() as EnumeratedSequence<[[UInt8]]> {
                 let (connection, _) = try await connectAccepted(broker, "unsub-utf8-\(version)-\(index)", version: version)
                 try await connection.send(bytes: sectionCRawUnsubscribe(version, [filter]))
-                await sectionCExpectViolation(connection, version, v5Reason: .malformedPacket, "filter \(hex(filter)) \(version)")
+                await expectViolationClose(connection, version, v5Reason: .malformedPacket, "filter \(hex(filter)) \(version)")
             }
         }
         try await assertBrokerServes(broker)
@@ -39,10 +40,10 @@ final class UnsubscribeConformanceTests: XCTestCase {
     // [MQTT-3.10.3-2] [3.1.1:MQTT-3.10.3-2]
     func testUnsubscribeWithoutFiltersIsAProtocolError() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let (connection, _) = try await connectAccepted(broker, "unsub-empty-\(version)", version: version)
             try await connection.send(bytes: sectionCRawUnsubscribe(version, []))
-            await sectionCExpectViolation(connection, version, v5Reason: .protocolError, "UNSUBSCRIBE without filters \(version)")
+            await expectViolationClose(connection, version, v5Reason: .protocolError, "UNSUBSCRIBE without filters \(version)")
         }
         try await assertBrokerServes(broker)
     }
@@ -50,7 +51,7 @@ final class UnsubscribeConformanceTests: XCTestCase {
     // [MQTT-3.10.4-1] [3.1.1:MQTT-3.10.4-1]
     func testFiltersAreComparedCharacterByCharacter() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let base = "cmp/\(version)"
             let (subscriber, _) = try await connectAccepted(broker, "cmp-sub-\(version)", version: version)
             let (publisher, _) = try await connectAccepted(broker, "cmp-pub-\(version)", version: version)
@@ -85,7 +86,7 @@ final class UnsubscribeConformanceTests: XCTestCase {
     // [MQTT-3.10.4-2] [3.1.1:MQTT-3.10.4-2]
     func testNoNewMessagesAfterUnsubscribe() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let base = "stop/\(version)"
             let (subscriber, _) = try await connectAccepted(broker, "stop-sub-\(version)", version: version)
             let (publisher, _) = try await connectAccepted(broker, "stop-pub-\(version)", version: version)
@@ -103,7 +104,7 @@ final class UnsubscribeConformanceTests: XCTestCase {
     // [MQTT-3.10.4-3] [3.1.1:MQTT-3.10.4-3]
     func testDeliveriesStartedBeforeUnsubscribeAreCompleted() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let base = "complete/\(version)", id = "complete-sub-\(version)"
             let (subscriber, _) = try await connectAccepted(broker, id, version: version, cleanStart: version == .v5,
                                                             sessionExpiry: version == .v5 ? 300 : nil)
@@ -142,7 +143,7 @@ final class UnsubscribeConformanceTests: XCTestCase {
     // [MQTT-3.10.4-4] [MQTT-3.10.4-5] [MQTT-3.11.3-2] [3.1.1:MQTT-3.10.4-4] [3.1.1:MQTT-3.10.4-5]
     func testEveryUnsubscribeGetsAnUnsubAckWithItsPacketIdentifier() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let raw = try await RawConnection.connect(broker)
             try await raw.send(connectBytes("unsuback-\(version)", version))
             _ = await raw.readPacket()
@@ -172,7 +173,7 @@ final class UnsubscribeConformanceTests: XCTestCase {
     // [MQTT-3.10.4-6] [MQTT-3.11.3-1] [MQTT-3.11.3-2] [3.1.1:MQTT-3.10.4-6]
     func testMultipleFiltersAreHandledInOrderWithOneUnsubAck() async throws {
         let broker = try startBroker()
-        for version in sectionCVersions {
+        for version in messagingVersions {
             let base = "munsub/\(version)"
             let (subscriber, _) = try await connectAccepted(broker, "munsub-\(version)", version: version)
             let (publisher, _) = try await connectAccepted(broker, "munsub-pub-\(version)", version: version)

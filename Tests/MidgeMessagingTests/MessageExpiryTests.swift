@@ -1,5 +1,6 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
@@ -7,17 +8,11 @@ import XCTest
 /// v5 Message Expiry Interval (spec 3.3.2.3.3): forwarded with the time spent in the broker
 /// subtracted [MQTT-3.3.2-6]; messages that expire while queued are not delivered [MQTT-3.3.2-5].
 final class MessageExpiryTests: MessagingTestCase {
-    private func expiry(_ seconds: UInt32) -> Properties {
-        var properties = Properties()
-        properties.messageExpiryInterval = seconds
-        return properties
-    }
-
     func testLiveForwardKeepsTheInterval() async throws {
         let subscriber = try await connect("mx-live", .v5)
         try await subscriber.subscribe("mxl", qos: .atLeastOnce)
         let publisher = try await connect("mx-live-pub", .v5)
-        try await publisher.publish("mxl", "x", qos: .atLeastOnce, properties: expiry(10))
+        try await publisher.publish("mxl", "x", qos: .atLeastOnce, properties: .with(messageExpiry: 10))
         try await publisher.publish("mxl", "none", qos: .atLeastOnce, packetID: 2)
         let received = try await subscriber.receivePublishes(2)
         let interval = try XCTUnwrap(received[0].properties.messageExpiryInterval)
@@ -33,8 +28,8 @@ final class MessageExpiryTests: MessagingTestCase {
         try await subscriber.subscribe("mxq", qos: .atLeastOnce)
         try await subscriber.disconnect()
         let publisher = try await connect("mx-q-pub", .v5)
-        try await publisher.publish("mxq", "short", qos: .atLeastOnce, properties: expiry(1))
-        try await publisher.publish("mxq", "long", qos: .atLeastOnce, packetID: 2, properties: expiry(10))
+        try await publisher.publish("mxq", "short", qos: .atLeastOnce, properties: .with(messageExpiry: 1))
+        try await publisher.publish("mxq", "long", qos: .atLeastOnce, packetID: 2, properties: .with(messageExpiry: 10))
         try await publisher.publish("mxq", "forever", qos: .atLeastOnce, packetID: 3)
         try await Task.sleep(nanoseconds: 2_100_000_000)
 
@@ -57,7 +52,7 @@ final class MessageExpiryTests: MessagingTestCase {
         try await subscriber.subscribe("mxw", qos: .atLeastOnce)
         let publisher = try await connect("mx-win-pub", .v5)
         try await publisher.publish("mxw", "first", qos: .atLeastOnce)
-        try await publisher.publish("mxw", "short", qos: .atLeastOnce, packetID: 2, properties: expiry(1))
+        try await publisher.publish("mxw", "short", qos: .atLeastOnce, packetID: 2, properties: .with(messageExpiry: 1))
         try await publisher.publish("mxw", "last", qos: .atLeastOnce, packetID: 3)
         let first = try await subscriber.expectPublish()
         XCTAssertEqual(first.text, "first")

@@ -1,17 +1,12 @@
 import MQTTCodec
 import MidgeClient
+import MidgeTestKit
 import MidgeTestSupport
 import NIOCore
 import XCTest
 
 /// v5 Topic Aliases (spec 3.3.2.3.4) in both directions.
 final class TopicAliasTests: MessagingTestCase {
-    private func aliasProperties(_ alias: UInt16) -> Properties {
-        var properties = Properties()
-        properties.topicAlias = alias
-        return properties
-    }
-
     /// Client → broker: a PUBLISH with topic and alias sets the mapping, a later one with an
     /// empty topic and the alias uses it, a new topic for the same alias re-maps it; subscribers
     /// get the full topic name. The broker accepts aliases up to the Topic Alias Maximum it
@@ -22,12 +17,12 @@ final class TopicAliasTests: MessagingTestCase {
         let (publisher, connack) = try await broker.connect("ta-pub", version: .v5)
         XCTAssertEqual(connack.properties.topicAliasMaximum, 10)
 
-        try await publisher.publish("ta/first", "1", qos: .atLeastOnce, properties: aliasProperties(1))
-        try await publisher.publish("", "2", qos: .atLeastOnce, packetID: 2, properties: aliasProperties(1))
-        try await publisher.publish("ta/second", "3", qos: .atLeastOnce, packetID: 3, properties: aliasProperties(10))
-        try await publisher.publish("ta/remapped", "4", qos: .atLeastOnce, packetID: 4, properties: aliasProperties(1))
-        try await publisher.publish("", "5", qos: .atMostOnce, properties: aliasProperties(1))
-        try await publisher.publish("", "6", qos: .atMostOnce, properties: aliasProperties(10))
+        try await publisher.publish("ta/first", "1", qos: .atLeastOnce, properties: .with(topicAlias: 1))
+        try await publisher.publish("", "2", qos: .atLeastOnce, packetID: 2, properties: .with(topicAlias: 1))
+        try await publisher.publish("ta/second", "3", qos: .atLeastOnce, packetID: 3, properties: .with(topicAlias: 10))
+        try await publisher.publish("ta/remapped", "4", qos: .atLeastOnce, packetID: 4, properties: .with(topicAlias: 1))
+        try await publisher.publish("", "5", qos: .atMostOnce, properties: .with(topicAlias: 1))
+        try await publisher.publish("", "6", qos: .atMostOnce, properties: .with(topicAlias: 10))
         let received = try await subscriber.receivePublishes(6)
         XCTAssertEqual(received.map(\.topic), ["ta/first", "ta/first", "ta/second", "ta/remapped", "ta/remapped", "ta/second"])
         XCTAssertEqual(received.map(\.text), ["1", "2", "3", "4", "5", "6"])
@@ -39,7 +34,7 @@ final class TopicAliasTests: MessagingTestCase {
     /// (the receiving side of the client rule MQTT-3.3.2-9; spec 3.3.2.3.4).
     func testAliasAboveMaximumIsDisconnectedWith0x94() async throws {
         let publisher = try await connect("ta-big", .v5)
-        try await publisher.send(.publish(PublishPacket(topic: "ta/x", payload: ByteBuffer(string: "x"), properties: aliasProperties(11))))
+        try await publisher.send(.publish(PublishPacket(topic: "ta/x", payload: ByteBuffer(string: "x"), properties: .with(topicAlias: 11))))
         let packets = try await publisher.waitForClose()
         XCTAssertEqual(packets.count, 1, "\(packets)")
         guard case .disconnect(let disconnect) = packets.first else { return XCTFail("no DISCONNECT: \(packets)") }
@@ -49,7 +44,7 @@ final class TopicAliasTests: MessagingTestCase {
     /// An empty topic with an alias that was never set: DISCONNECT 0x94 (Midge's documented choice).
     func testUnknownAliasWithEmptyTopicIsDisconnectedWith0x94() async throws {
         let publisher = try await connect("ta-unknown", .v5)
-        try await publisher.send(.publish(PublishPacket(topic: "", payload: ByteBuffer(string: "x"), properties: aliasProperties(3))))
+        try await publisher.send(.publish(PublishPacket(topic: "", payload: ByteBuffer(string: "x"), properties: .with(topicAlias: 3))))
         let packets = try await publisher.waitForClose()
         guard case .disconnect(let disconnect) = packets.last else { return XCTFail("no DISCONNECT: \(packets)") }
         XCTAssertEqual(disconnect.reasonCode, .topicAliasInvalid)
@@ -59,10 +54,10 @@ final class TopicAliasTests: MessagingTestCase {
     /// the session does.
     func testAliasesDoNotSurviveReconnect() async throws {
         var (publisher, _) = try await connectPersistent("ta-reconnect", .v5, resume: false)
-        try await publisher.publish("ta/r", "x", properties: aliasProperties(2))
+        try await publisher.publish("ta/r", "x", properties: .with(topicAlias: 2))
         try await publisher.disconnect()
         (publisher, _) = try await connectPersistent("ta-reconnect", .v5, resume: true)
-        try await publisher.send(.publish(PublishPacket(topic: "", payload: ByteBuffer(string: "y"), properties: aliasProperties(2))))
+        try await publisher.send(.publish(PublishPacket(topic: "", payload: ByteBuffer(string: "y"), properties: .with(topicAlias: 2))))
         let packets = try await publisher.waitForClose()
         guard case .disconnect(let disconnect) = packets.last else { return XCTFail("alias survived the reconnect: \(packets)") }
         XCTAssertEqual(disconnect.reasonCode, .topicAliasInvalid)

@@ -1,68 +1,12 @@
 import MQTTCodec
-import MidgeBroker
 import MidgeClient
-import MidgeTestSupport
 import NIOCore
 import XCTest
 
-/// The protocol versions every message-flow test runs against.
-let messagingVersions: [ProtocolVersion] = [.v3_1_1, .v5]
-
 /// A test failure raised from inside a helper (an unexpected packet, a missing one).
-struct FlowError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Base class: one in-process broker per test, shut down afterwards. Tests that need another
-/// configuration call `restartBroker`.
-class MessagingTestCase: XCTestCase {
-    var broker: TestBroker!
-
-    override func setUpWithError() throws {
-        broker = try TestBroker()
-    }
-
-    override func tearDown() {
-        broker?.shutdown()
-        broker = nil
-    }
-
-    /// Replaces the default broker with one configured by `configure`.
-    func restartBroker(threads: Int = 2, _ configure: (inout BrokerConfiguration) -> Void) throws {
-        broker?.shutdown()
-        broker = try TestBroker(configure, threads: threads)
-    }
-
-    /// Connects with a clean session and checks the CONNACK succeeded.
-    func connect(_ clientID: String, _ version: ProtocolVersion, properties: Properties = .none,
-                 file: StaticString = #filePath, line: UInt = #line) async throws -> PacketConnection {
-        let (connection, connack) = try await broker.connect(clientID, version: version, cleanStart: true, properties: properties)
-        XCTAssertEqual(connack.reasonCode, .success, "CONNACK of \(clientID)", file: file, line: line)
-        return connection
-    }
-
-    /// Connects a session that outlives its connection: 3.1.1 with Clean Session 0; 5.0 with a
-    /// Session Expiry Interval of 300 s and Clean Start 1 for the first connection (`resume`
-    /// false) or 0 to resume. Returns the connection and the CONNACK's Session Present flag.
-    func connectPersistent(_ clientID: String, _ version: ProtocolVersion, resume: Bool, properties: Properties = .none,
-                           file: StaticString = #filePath, line: UInt = #line) async throws -> (PacketConnection, Bool) {
-        var properties = properties
-        let cleanStart: Bool
-        if version == .v5 {
-            if properties.sessionExpiryInterval == nil { properties.sessionExpiryInterval = 300 }
-            cleanStart = !resume
-        } else {
-            cleanStart = false
-        }
-        let (connection, connack) = try await broker.connect(clientID, version: version, cleanStart: cleanStart, properties: properties)
-        XCTAssertEqual(connack.reasonCode, .success, "CONNACK of \(clientID)", file: file, line: line)
-        return (connection, connack.sessionPresent)
-    }
-}
-
-extension QoS {
-    static let all: [QoS] = [.atMostOnce, .atLeastOnce, .exactlyOnce]
+public struct FlowError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 extension PacketConnection {
@@ -70,8 +14,8 @@ extension PacketConnection {
 
     /// Sends one SUBSCRIBE and returns its SUBACK (checking the packet id).
     @discardableResult
-    func subscribe(_ subscriptions: [TopicSubscription], packetID: UInt16 = 1, subscriptionID: Int? = nil,
-                   file: StaticString = #filePath, line: UInt = #line) async throws -> SubAckPacket {
+    public func subscribe(_ subscriptions: [TopicSubscription], packetID: UInt16 = 1, subscriptionID: Int? = nil,
+                          file: StaticString = #filePath, line: UInt = #line) async throws -> SubAckPacket {
         var properties = Properties()
         if let subscriptionID { properties.subscriptionIdentifiers = [subscriptionID] }
         try await send(.subscribe(SubscribePacket(packetID: packetID, subscriptions: subscriptions, properties: properties)))
@@ -82,8 +26,8 @@ extension PacketConnection {
     }
 
     /// Subscribes to one filter at `qos` and checks the subscription was granted at that QoS.
-    func subscribe(_ filter: String, qos: QoS = .atMostOnce, options: SubscriptionOptions? = nil, subscriptionID: Int? = nil,
-                   file: StaticString = #filePath, line: UInt = #line) async throws {
+    public func subscribe(_ filter: String, qos: QoS = .atMostOnce, options: SubscriptionOptions? = nil, subscriptionID: Int? = nil,
+                          file: StaticString = #filePath, line: UInt = #line) async throws {
         let options = options ?? SubscriptionOptions(qos: qos)
         let suback = try await subscribe([TopicSubscription(filter: filter, options: options)], subscriptionID: subscriptionID,
                                          file: file, line: line)
@@ -92,7 +36,7 @@ extension PacketConnection {
 
     /// Sends one UNSUBSCRIBE and returns its UNSUBACK.
     @discardableResult
-    func unsubscribe(_ filters: [String], packetID: UInt16 = 2) async throws -> UnsubAckPacket {
+    public func unsubscribe(_ filters: [String], packetID: UInt16 = 2) async throws -> UnsubAckPacket {
         try await send(.unsubscribe(UnsubscribePacket(packetID: packetID, filters: filters)))
         let reply = try await receive()
         guard case .unsuback(let unsuback) = reply else { throw FlowError("expected UNSUBACK, got \(reply)") }
@@ -106,13 +50,13 @@ extension PacketConnection {
     /// PUBCOMP). Returns the reason code of the PUBACK / PUBREC (nil for QoS 0). The next packets
     /// from the broker must be the acknowledgements.
     @discardableResult
-    func publish(_ topic: String, _ payload: String, qos: QoS = .atMostOnce, retain: Bool = false, packetID: UInt16 = 1,
+    public func publish(_ topic: String, _ payload: String, qos: QoS = .atMostOnce, retain: Bool = false, packetID: UInt16 = 1,
                  properties: Properties = .none) async throws -> ReasonCode? {
         try await publish(topic, payload: ByteBuffer(string: payload), qos: qos, retain: retain, packetID: packetID, properties: properties)
     }
 
     @discardableResult
-    func publish(_ topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false, packetID: UInt16 = 1,
+    public func publish(_ topic: String, payload: ByteBuffer, qos: QoS = .atMostOnce, retain: Bool = false, packetID: UInt16 = 1,
                  properties: Properties = .none) async throws -> ReasonCode? {
         let id = qos == .atMostOnce ? 0 : packetID
         try await send(.publish(PublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, packetID: id, properties: properties)))
@@ -137,14 +81,14 @@ extension PacketConnection {
     // MARK: Receiving
 
     /// The next packet, which must be a PUBLISH.
-    func expectPublish(timeout: TimeAmount = .seconds(5)) async throws -> PublishPacket {
+    public func expectPublish(timeout: TimeAmount = .seconds(5)) async throws -> PublishPacket {
         let packet = try await receive(timeout: timeout)
         guard case .publish(let publish) = packet else { throw FlowError("expected PUBLISH, got \(packet)") }
         return publish
     }
 
     /// Asserts that nothing arrives within `interval` (use sparingly: it costs wall time).
-    func expectSilence(for interval: TimeAmount = .milliseconds(200), _ message: String = "",
+    public func expectSilence(for interval: TimeAmount = .milliseconds(200), _ message: String = "",
                        file: StaticString = #filePath, line: UInt = #line) async throws {
         do {
             let packet = try await receive(timeout: interval)
@@ -156,7 +100,7 @@ extension PacketConnection {
 
     /// Acknowledges a received PUBLISH as a subscriber: PUBACK for QoS 1; PUBREC, the PUBREL
     /// (which must be the next packet) and PUBCOMP for QoS 2.
-    func acknowledge(_ publish: PublishPacket) async throws {
+    public func acknowledge(_ publish: PublishPacket) async throws {
         switch publish.qos {
         case .atMostOnce:
             return
@@ -175,7 +119,7 @@ extension PacketConnection {
     /// Receives `count` PUBLISH packets, acknowledging each at once (PUBACK / PUBREC, then PUBCOMP
     /// for each PUBREL that comes back) when `acknowledge` is true; returns them in arrival order
     /// once every QoS 2 flow has completed. Any other packet is an error.
-    func receivePublishes(_ count: Int, acknowledge: Bool = true, timeout: TimeAmount = .seconds(5)) async throws -> [PublishPacket] {
+    public func receivePublishes(_ count: Int, acknowledge: Bool = true, timeout: TimeAmount = .seconds(5)) async throws -> [PublishPacket] {
         var received: [PublishPacket] = []
         var awaitingRelease: Set<UInt16> = []
         while received.count < count || !awaitingRelease.isEmpty {
@@ -203,7 +147,7 @@ extension PacketConnection {
     /// Receives (and acknowledges) PUBLISH packets until one on `marker` arrives; returns those
     /// before it. Lets a test prove that something was *not* delivered without waiting: publish
     /// the marker after it from the same client, so it is routed after it.
-    func publishesBefore(marker: String, timeout: TimeAmount = .seconds(5)) async throws -> [PublishPacket] {
+    public func publishesBefore(marker: String, timeout: TimeAmount = .seconds(5)) async throws -> [PublishPacket] {
         var received: [PublishPacket] = []
         var awaitingRelease: Set<UInt16> = []
         var sawMarker = false
@@ -230,21 +174,12 @@ extension PacketConnection {
 
     /// Sends DISCONNECT and waits until the broker has closed the connection (by then it has
     /// finished with the session: the next message routed to it finds it offline).
-    func disconnect(_ packet: DisconnectPacket = DisconnectPacket()) async throws {
+    public func disconnect(_ packet: DisconnectPacket = DisconnectPacket()) async throws {
         try await send(.disconnect(packet))
         _ = try await waitForClose()
     }
 }
 
 extension PublishPacket {
-    var text: String { payload.getString(at: payload.readerIndex, length: payload.readableBytes) ?? "" }
-}
-
-extension Properties {
-    /// Properties with only a Session Expiry Interval (v5 CONNECT).
-    static func sessionExpiry(_ seconds: UInt32) -> Properties {
-        var properties = Properties()
-        properties.sessionExpiryInterval = seconds
-        return properties
-    }
+    public var text: String { payload.getString(at: payload.readerIndex, length: payload.readableBytes) ?? "" }
 }
