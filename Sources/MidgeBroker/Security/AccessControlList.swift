@@ -125,8 +125,8 @@ public struct AccessControlList: Equatable, Sendable {
     /// Is every topic `subscription` can match also matched by `rule`? (`a/+` is within `a/#`
     /// and `+/+`; `#` is within `#` only.)
     static func filter(_ subscription: String, isWithin rule: String) -> Bool {
-        let sub = subscription.split(separator: "/", omittingEmptySubsequences: false)
-        let acl = rule.split(separator: "/", omittingEmptySubsequences: false)
+        let sub = Topic.levels(subscription)
+        let acl = Topic.levels(rule)
         for (index, level) in acl.enumerated() {
             if level == "#" { return true }
             guard index < sub.count else { return false }
