@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
         --duration) DURATION="$2"; shift ;;
         --out) OUT="$2"; shift ;;
         --only) ONLY="$2"; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
