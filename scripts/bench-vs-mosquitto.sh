@@ -13,7 +13,8 @@
 #   --duration        seconds of publishing per scenario (default 5)
 #   --out             where the per-run JSON, configs and logs go (default a new /tmp dir)
 #   --only            run only these scenario names (see SCENARIOS below)
-# Environment: MOSQUITTO (default /usr/sbin/mosquitto), BENCH_THREADS (default: cores).
+# Environment: MOSQUITTO (default /usr/sbin/mosquitto), BENCH_THREADS (default: cores),
+#              MIDGE_ARGS (extra broker arguments for Midge, e.g. "--threads 1").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
         --duration) DURATION="$2"; shift ;;
         --out) OUT="$2"; shift ;;
         --only) ONLY="$2"; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -96,7 +97,8 @@ start_broker() { # kind port log
     if [ "$1" = mosquitto ]; then
         "$MOSQUITTO" -c "$conf" >>"$3" 2>&1 &
     else
-        "$MIDGE" -c "$conf" >>"$3" 2>&1 &
+        # shellcheck disable=SC2086
+        "$MIDGE" -c "$conf" ${MIDGE_ARGS:-} >>"$3" 2>&1 &
     fi
     BROKER_PID=$!
     local i

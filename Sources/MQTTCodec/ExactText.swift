@@ -28,11 +28,3 @@ public struct ExactText: Hashable, Sendable, CustomStringConvertible {
         if hashed == nil { Array(text.utf8).withUnsafeBytes { hasher.combine(bytes: $0) } }
     }
 }
-
-extension String {
-    /// The levels of a topic name or filter, split at each `/` byte rather than at each `/`
-    /// Character (a `/` followed by a combining mark is one Character but still separates levels).
-    public var topicLevels: [Substring] {
-        utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map { Substring($0) }
-    }
-}

@@ -19,12 +19,15 @@ final class LoopContext: @unchecked Sendable {
     private var flushScheduled = false
     /// Scratch space the router reuses on this loop: deliveries bound for each loop.
     var outgoing: [[Delivery]]
+    /// Keep alive of this loop's connections (one sweep, not a timer per connection).
+    let keepAlive: KeepAliveMonitor
 
     init(index: Int, eventLoop: EventLoop, broker: Broker, loopCount: Int) {
         self.index = index
         self.eventLoop = eventLoop
         self.broker = broker
         self.outgoing = Array(repeating: [], count: loopCount)
+        self.keepAlive = KeepAliveMonitor(eventLoop: eventLoop)
     }
 
     /// From any thread: queue deliveries for this loop. A delivery whose session has moved to

@@ -86,7 +86,11 @@ public final class MidgeServer: @unchecked Sendable {
             // Above 1 MiB of unsent data a subscriber is "not writable": its messages wait in
             // its session queue (bounded by max_queued_messages/bytes) instead of in memory without bound.
             .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
-            .childChannelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 65536))
+            // NIO keeps each channel's receive buffer for the life of the channel (its pooled
+            // receive allocator reuses it), so the initial size is paid by every idle connection:
+            // start small (a CONNECT fits in 128 bytes) and let busy connections grow it by
+            // doubling on each full read, up to 64 KiB. 2 KiB here cost ~2 KiB per connection.
+            .childChannelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 128, maximum: 65536))
             .childChannelInitializer { channel in
                 // max_connections: refuse (close) beyond the listener's limit.
                 let count = counter.wrappingIncrementThenLoad(ordering: .relaxed)

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import MidgeBroker
 import MidgeServer
+import NIOCore
 
 /// `midge [-c FILE] [-p PORT]... [-v] [-d]`: the broker, with mosquitto(8)'s options.
 struct BrokerCommand: ParsableCommand {
@@ -28,10 +29,15 @@ struct BrokerCommand: ParsableCommand {
     @Flag(name: .customLong("version"), help: "Print the version and exit.")
     var version = false
 
+    // Midge only (Mosquitto is single-threaded): how many event-loop threads serve connections.
+    @Option(name: .customLong("threads"), help: "Event-loop threads (default: one per core). Midge only.")
+    var threads: Int?
+
     func validate() throws {
         for port in ports where !(1...65535).contains(port) {
             throw ValidationError("Error: Invalid port specified (\(port)).")
         }
+        if let threads, threads < 1 { throw ValidationError("Error: --threads must be at least 1.") }
     }
 
     func run() throws {
@@ -73,7 +79,8 @@ struct BrokerCommand: ParsableCommand {
         }
         let server: MidgeServer
         do {
-            server = try MidgeServer(configuration: configuration, commandLinePorts: ports, log: log)
+            server = try MidgeServer(configuration: configuration, commandLinePorts: ports, log: log,
+                                     threads: threads ?? System.coreCount)
             try server.start()
         } catch {
             log.error("\(error)")

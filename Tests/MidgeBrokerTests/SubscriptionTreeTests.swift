@@ -29,6 +29,22 @@ final class SubscriptionTreeTests: XCTestCase {
         XCTAssertEqual(matches(tree, "$SYS"), ["$SYS/#"])
     }
 
+    /// Levels are separated by the code point U+002F itself [MQTT-4.7.1-1], even where a
+    /// combining mark follows it and Swift's Character view would see one grapheme "/\u{301}".
+    func testLevelsSplitAtEverySlashByte() {
+        XCTAssertEqual(Topic.levels("a//b/"), ["a", "", "b", ""])
+        XCTAssertEqual(Topic.levels("/"), ["", ""])
+        XCTAssertEqual(Topic.levels(""), [""])
+        XCTAssertEqual(Topic.levels("caf\u{E9}/\u{301}x").map { Array($0.utf8) },
+                       [Array("caf\u{E9}".utf8), Array("\u{301}x".utf8)])
+        let tree = SubscriptionTree()
+        tree.subscribe(Subscription(session: session("s"), filter: "a/+", options: .init(), identifier: nil))
+        XCTAssertEqual(matches(tree, "a/\u{301}"), ["a/+"])
+        XCTAssertEqual(matches(tree, "a/\u{301}/c"), [])
+        // Retained messages and ACLs match with the same levels as live routing.
+        XCTAssertTrue(Topic.matches(name: "a/\u{301}", filter: "a/+"))
+    }
+
     /// Random filters and topics: the trie finds exactly the filters `Topic.matches` accepts.
     func testTrieAgreesWithBruteForceMatching() {
         var generator = SystemRandomNumberGenerator()

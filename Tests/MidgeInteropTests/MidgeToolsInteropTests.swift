@@ -128,6 +128,24 @@ final class MidgeToolsInteropTests: InteropTestCase {
         XCTAssertTrue(debug.last?.hasSuffix("sending DISCONNECT") ?? false, "\(debug)", file: file, line: line)
     }
 
+    /// `midge --threads N` (Midge only): on one event loop and on three the broker routes
+    /// between connections as usual (with 3 loops the clients land on different loops);
+    /// `--threads 0` is refused before anything is opened.
+    func testBrokerThreadsOption() throws {
+        for threads in ["1", "3"] {
+            let broker = try startBroker(arguments: ["--threads", threads])
+            let sub = try startMidgeSub(broker, ["-t", "threads/#", "-q", "1", "-C", "3", "-F", "%t %p"])
+            for index in 1...3 { try midgePub(broker, ["-q", "1", "-t", "threads/\(index)", "-m", "m\(index)"]) }
+            let result = waitForExit(sub, broker: broker)
+            XCTAssertEqual(result.exitCode, 0, "\(result)")
+            XCTAssertEqual(messages(sub), ["threads/1 m1", "threads/2 m2", "threads/3 m3"], "--threads \(threads)")
+        }
+        let refused = try ClientProcess.run(try midge(), ["--threads", "0", "-p", "29699"], timeout: peerTimeout,
+                                            directory: workDir, name: "midge-threads-0")
+        XCTAssertNotEqual(refused.exitCode, 0, "\(refused)")
+        XCTAssertTrue(refused.stderr.contains("--threads"), "\(refused)")
+    }
+
     func testMosquittoSubWillIsDeliveredToMidgeSubThroughMidge() throws {
         let broker = try startBroker()
         let watcher = try startMidgeSub(broker, ["-t", "wills/#", "-v", "-C", "1", "-q", "1"])

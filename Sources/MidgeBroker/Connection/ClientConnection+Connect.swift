@@ -90,8 +90,10 @@ extension ClientConnection {
             var willProperties = will.properties
             willDelay = willProperties.willDelayInterval ?? 0
             willProperties.willDelayInterval = nil
+            // Compacted: a slice of the read buffer would pin it (and make NIO allocate a new one
+            // for the next read) for as long as the connection lives.
             self.will = Message(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
-                                properties: willProperties, publisherClientID: clientID)
+                                properties: willProperties, publisherClientID: clientID).compacted()
         }
 
         clientIDAssigned = assignedID != nil

@@ -44,8 +44,11 @@ public final class ClientConnection {
     var clientIDAssigned = false
     var keepAliveLowered = false
 
-    private var lastActivity = NIODeadline.now()
-    private var keepAliveTask: Scheduled<Void>?
+    private(set) var lastActivity = NIODeadline.now()
+    /// 1.5 × Keep Alive, or nil when the client has none; watched by the loop's `KeepAliveMonitor`.
+    private(set) var keepAliveTimeout: TimeAmount?
+    /// This connection's index in its loop's `KeepAliveMonitor` (-1 when not watched).
+    var keepAliveSlot = -1
 
     var isAttached: Bool { state == .connected }
 
@@ -265,8 +268,7 @@ public final class ClientConnection {
         guard state != .closed else { return }
         let wasAttached = state == .connected
         state = .closed
-        keepAliveTask?.cancel()
-        keepAliveTask = nil
+        if keepAliveSlot >= 0 { context.keepAlive.unwatch(self) }
         // No stream.reset() here: this can run inside stream.decode's callback (a DISCONNECT);
         // receive() stops decoding once the state is closed, and the bytes go with the connection.
         guard wasAttached, let session else { return }
@@ -303,21 +305,20 @@ public final class ClientConnection {
     // MARK: Keep alive
 
     /// Closes the connection when no packet arrives within 1.5 × Keep Alive [MQTT-3.1.2-22] [3.1.1:MQTT-3.1.2-24].
+    /// The loop's `KeepAliveMonitor` checks `keepAliveExpired(at:)` a few times a second.
     func startKeepAlive(_ seconds: UInt16) {
         guard seconds > 0 else { return }
-        let timeout = TimeAmount.milliseconds(Int64(seconds) * 1500)
-        scheduleKeepAliveCheck(at: lastActivity + timeout, timeout: timeout)
+        keepAliveTimeout = .milliseconds(Int64(seconds) * 1500)
+        context.keepAlive.watch(self)
     }
 
-    private func scheduleKeepAliveCheck(at deadline: NIODeadline, timeout: TimeAmount) {
-        keepAliveTask = transport.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
-            guard let self, self.state != .closed else { return }
-            let due = self.lastActivity + timeout
-            if due <= .now() {
-                self.close(reason: .keepAliveTimeout, log: "Client \(self.logName) has exceeded timeout, disconnecting.")
-            } else {
-                self.scheduleKeepAliveCheck(at: due, timeout: timeout)
-            }
-        }
+    func keepAliveExpired(at now: NIODeadline) -> Bool {
+        guard let timeout = keepAliveTimeout, state != .closed else { return false }
+        return lastActivity + timeout <= now
+    }
+
+    func keepAliveTimedOut() {
+        guard state != .closed else { return }
+        close(reason: .keepAliveTimeout, log: "Client \(logName) has exceeded timeout, disconnecting.")
     }
 }

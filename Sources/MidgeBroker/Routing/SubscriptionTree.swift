@@ -103,7 +103,7 @@ public final class SubscriptionTree: @unchecked Sendable {
         let filter = shared?.filter ?? subscription.filter
         return lock.withWriteLock {
             var node = root
-            for level in filter.topicLevels {
+            for level in Topic.levels(filter) {
                 node = node.child(level, create: true)!
             }
             if let shared {
@@ -123,7 +123,7 @@ public final class SubscriptionTree: @unchecked Sendable {
     public func unsubscribe(session: Session, filter: String) -> Bool {
         let shared = Topic.parseShared(filter)
         let plain = shared?.filter ?? filter
-        let levels = plain.topicLevels
+        let levels = Topic.levels(plain)
         return lock.withWriteLock {
             var path: [(Node, Substring)] = []
             var node = root
@@ -157,9 +157,7 @@ public final class SubscriptionTree: @unchecked Sendable {
     /// it is 1, no session can have been visited twice.
     @discardableResult
     public func forEachMatch(topic: String, _ visit: (Subscription) -> Void, shared visitShared: (SharedGroup) -> Void) -> Int {
-        var levels: [Substring] = []
-        levels.reserveCapacity(8)
-        for level in topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) { levels.append(Substring(level)) }
+        let levels = Topic.levels(topic)
         let dollar = topic.utf8.first == UInt8(ascii: "$")
         var sources = 0
         lock.withReadLock {

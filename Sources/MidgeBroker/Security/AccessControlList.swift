@@ -125,15 +125,16 @@ public struct AccessControlList: Equatable, Sendable {
     /// Is every topic `subscription` can match also matched by `rule`? (`a/+` is within `a/#`
     /// and `+/+`; `#` is within `#` only.)
     static func filter(_ subscription: String, isWithin rule: String) -> Bool {
-        let sub = subscription.split(separator: "/", omittingEmptySubsequences: false)
-        let acl = rule.split(separator: "/", omittingEmptySubsequences: false)
+        let sub = Topic.levels(subscription)
+        let acl = Topic.levels(rule)
         for (index, level) in acl.enumerated() {
             if level == "#" { return true }
             guard index < sub.count else { return false }
             let wanted = sub[index]
             if wanted == "#" { return false }
             if level == "+" { continue }
-            if wanted == "+" || wanted != level { return false }
+            // Byte comparison, no Unicode normalisation [MQTT-4.7.3-4].
+            if wanted == "+" || !wanted.utf8.elementsEqual(level.utf8) { return false }
         }
         return sub.count == acl.count
     }
