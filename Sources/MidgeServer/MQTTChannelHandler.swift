@@ -62,6 +62,8 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
+    var tlsClientIdentity: TLSClientIdentity? { context.flatMap(TLSListenerContext.clientIdentity(of:)) }
+
     func write(_ buffer: ByteBuffer) {
         context?.write(wrapOutboundOut(buffer), promise: nil)
     }

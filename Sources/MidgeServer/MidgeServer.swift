@@ -3,6 +3,7 @@ import Foundation
 import MidgeBroker
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// The broker on the network: one event-loop thread per core, one listening socket per
 /// resolved endpoint, the engine behind them.
@@ -46,7 +47,11 @@ public final class MidgeServer: @unchecked Sendable {
     /// Binds every listener. Throws the first bind error (e.g. address in use).
     public func start() throws {
         let log = broker.log
+        var warnedTLS = Set<ObjectIdentifier>()
         for plan in plans {
+            if let tls = plan.tls, warnedTLS.insert(ObjectIdentifier(tls)).inserted {
+                for warning in tls.warnings { log.warning("Warning: \(warning)") }
+            }
             let bootstrap = makeBootstrap(plan)
             let channel: Channel
             switch plan.endpoint {
@@ -97,6 +102,10 @@ public final class MidgeServer: @unchecked Sendable {
                 }
                 let handler = MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
                                                  allocator: channel.allocator, onClose: { counter.wrappingDecrement(ordering: .relaxed) })
+                if let tls = plan.tls {
+                    // TLS first: everything after it sees plain bytes.
+                    do { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) } catch { return channel.eventLoop.makeFailedFuture(error) }
+                }
                 return channel.pipeline.addHandler(handler)
             }
         if case .tcp(let host, _) = plan.endpoint {
@@ -109,9 +118,19 @@ public final class MidgeServer: @unchecked Sendable {
         return bootstrap
     }
 
-    /// SIGHUP: re-reads every password file and ACL. A file that fails keeps its previous
-    /// state (logged); connections stay up and clients are re-checked on their next operation.
+    /// SIGHUP: re-reads every password file and ACL, and every TLS listener's certificates (for
+    /// new connections). A file that fails keeps its previous state (logged); connections stay
+    /// up and clients are re-checked on their next operation.
     public func reloadSecurity() {
+        var seenTLS = Set<ObjectIdentifier>()
+        for plan in plans {
+            guard let tls = plan.tls, seenTLS.insert(ObjectIdentifier(tls)).inserted else { continue }
+            if let error = tls.reload() {
+                broker.log.error("Error: \(error); keeping the previous certificates.")
+            } else {
+                broker.log.notice("Reloaded the TLS certificates of the listener on port \(plan.policy.port).")
+            }
+        }
         var seen = Set<ObjectIdentifier>()
         for plan in plans where seen.insert(ObjectIdentifier(plan.policy.security)).inserted {
             let security = plan.policy.security
