@@ -15,6 +15,8 @@ public struct ListenerPlan: Sendable {
     public var listenerIndex: Int
     /// The listener's TLS (`certfile` ...), shared by its sockets; nil = plain TCP.
     public var tls: TLSListenerContext? = nil
+    /// `protocol websockets`: MQTT over WebSocket (WebSocketServerPipeline.swift) instead of plain MQTT.
+    public var webSockets = false
 
     /// Mosquitto 2.0's rules: with no listener in the configuration (and no `-p`), listen on the
     /// loopback interfaces only, port 1883, anonymous clients allowed ("local only mode"). Ports
@@ -60,12 +62,10 @@ public struct ListenerPlan: Sendable {
                                         security: try securityPolicy(security, allowAnonymous: anonymous,
                                                                      shared: !configuration.perListenerSettings))
             policy.tlsUsername = tls?.usernameSource
-            if listener.protocolName != "mqtt" {
-                throw ConfigError(file: listener.source.file, line: listener.source.line,
-                                  message: "protocol \(listener.protocolName) listeners are not supported yet")
-            }
+            let webSockets = listener.protocolName == "websockets"
             if let path = listener.unixSocketPath {
-                plans.append(ListenerPlan(endpoint: .unix(path: path), policy: policy, maxConnections: listener.maxConnections, listenerIndex: index, tls: tls))
+                plans.append(ListenerPlan(endpoint: .unix(path: path), policy: policy, maxConnections: listener.maxConnections, listenerIndex: index, tls: tls,
+                                          webSockets: webSockets))
                 continue
             }
             var hosts: [String]
@@ -83,7 +83,8 @@ public struct ListenerPlan: Sendable {
             }
             for host in hosts {
                 plans.append(ListenerPlan(endpoint: .tcp(host: host, port: listener.port), policy: policy,
-                                          maxConnections: listener.maxConnections, listenerIndex: index, tls: tls))
+                                          maxConnections: listener.maxConnections, listenerIndex: index, tls: tls,
+                                          webSockets: webSockets))
             }
         }
         return plans

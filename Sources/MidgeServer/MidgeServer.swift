@@ -16,6 +16,8 @@ public final class MidgeServer: @unchecked Sendable {
     private let ownsGroup: Bool
     private let plans: [ListenerPlan]
     private var channels: [Channel] = []
+    /// Paths of the Unix-domain sockets bound by `start()`, removed by `shutdown()`.
+    private var unixSocketPaths: [String] = []
     private var connectionCounts: [ManagedAtomic<Int>] = []
 
     /// - Parameters:
@@ -47,6 +49,7 @@ public final class MidgeServer: @unchecked Sendable {
     /// Binds every listener. Throws the first bind error (e.g. address in use).
     public func start() throws {
         let log = broker.log
+        var loggedWebSocketListeners = Set<Int>()
         var warnedTLS = Set<ObjectIdentifier>()
         for plan in plans {
             if let tls = plan.tls, warnedTLS.insert(ObjectIdentifier(tls)).inserted {
@@ -57,7 +60,11 @@ public final class MidgeServer: @unchecked Sendable {
             switch plan.endpoint {
             case .tcp(let host, let port):
                 let family = host.contains(":") ? "ipv6" : "ipv4"
-                log.info("Opening \(family) listen socket on port \(port).")
+                if !plan.webSockets {
+                    log.info("Opening \(family) listen socket on port \(port).")
+                } else if loggedWebSocketListeners.insert(plan.listenerIndex).inserted {
+                    log.info("Opening websockets listen socket on port \(port).")
+                }
                 do {
                     channel = try bootstrap.bind(host: host, port: port).wait()
                 } catch {
@@ -72,6 +79,8 @@ public final class MidgeServer: @unchecked Sendable {
                 log.info("Opening unix listen socket on path \(path).")
                 do {
                     channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+                    UnixSocketFile.grantGroupAccess(path)
+                    unixSocketPaths.append(path)
                 } catch {
                     throw ServerError(message: "Error: \(Self.describe(error)) (\(path))")
                 }
@@ -105,6 +114,15 @@ public final class MidgeServer: @unchecked Sendable {
                 if let tls = plan.tls {
                     // TLS first: everything after it sees plain bytes.
                     do { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) } catch { return channel.eventLoop.makeFailedFuture(error) }
+                }
+                if plan.webSockets {
+                    // HTTP upgrade, then WebSocket frames carry the MQTT bytes. Counted until the
+                    // socket closes, upgraded or not.
+                    channel.closeFuture.whenComplete { _ in counter.wrappingDecrement(ordering: .relaxed) }
+                    return WebSocketServerPipeline.configure(channel, maxPacketSize: broker.configuration.maxPacketSize) {
+                        MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
+                                           allocator: channel.allocator, onClose: {})
+                    }
                 }
                 return channel.pipeline.addHandler(handler)
             }
@@ -147,6 +165,9 @@ public final class MidgeServer: @unchecked Sendable {
     public func shutdown() {
         for channel in channels { try? channel.close().wait() }
         channels.removeAll()
+        // Like Mosquitto, remove the socket files we created.
+        for path in unixSocketPaths { UnixSocketFile.remove(path) }
+        unixSocketPaths.removeAll()
         if ownsGroup { try? group.syncShutdownGracefully() }
     }
 

@@ -236,6 +236,9 @@ struct ConnectionPlan {
 
     /// TCP (optionally bound to `-A ADDRESS`) or `--unix PATH`, recording the connect error.
     private func transport(recording failure: ConnectFailure) -> MQTTTransport {
+        if let path = options.webSocketPath {
+            return .webSocket(path: path, tls: options.usesTLS ? options.tls : nil, onFailure: { failure.record($0) })
+        }
         let unixPath = options.unixSocket
         let bindAddress = options.bindAddress
         let tls = options.usesTLS ? Result { try TLSClientSetup(options.tls) } : nil  // TLSOptionParsing.swift

@@ -334,6 +334,14 @@ public enum OptionParser {
 
     /// `-L mqtt://[username[:password]@]host[:port]/topic`.
     static func parseURL(_ url: String, into cfg: inout ClientOptions) -> ParseOutcome? {
+        do {
+            if let webSocket = try WebSocketURL.parse(url) {
+                webSocket.apply(to: &cfg)
+                return nil
+            }
+        } catch {
+            return .failure((error as? WebSocketURL.OptionError)?.message ?? "\(error)", quietable: false)
+        }
         var rest: Substring
         if url.lowercased().hasPrefix("mqtt://") {
             rest = url.dropFirst(7)

@@ -88,6 +88,8 @@ enum Usage {
          -k : keep alive in seconds for this client. Defaults to 60.
          -L : specify user, password, hostname, port and topic as a URL in the form:
               mqtt://[username[:password]@]host[:port]/topic
+              or ws(s)://[username[:password]@]host[:port][/path] for MQTT over WebSocket (Midge only;
+              the path is the HTTP path, give topics with -t)
          -l : read messages from stdin, sending a separate message for each line.
          -m : message payload to send.
          -M : the maximum inflight messages for QoS 1/2..
@@ -148,6 +150,8 @@ enum Usage {
          -k : keep alive in seconds for this client. Defaults to 60.
          -L : specify user, password, hostname, port and topic as a URL in the form:
               mqtt://[username[:password]@]host[:port]/topic
+              or ws(s)://[username[:password]@]host[:port][/path] for MQTT over WebSocket (Midge only;
+              the path is the HTTP path, give topics with -t)
          -N : do not add an end of line character when printing the payload.
          -p : network port to connect to. Defaults to 1883 for plain MQTT and 8883 for MQTT over TLS.
          -P : provide a password
@@ -219,6 +223,8 @@ enum Usage {
          -k : keep alive in seconds for this client. Defaults to 60.
          -L : specify user, password, hostname, port and topic as a URL in the form:
               mqtt://[username[:password]@]host[:port]/topic
+              or ws(s)://[username[:password]@]host[:port][/path] for MQTT over WebSocket (Midge only;
+              the path is the HTTP path, give topics with -t)
          -N : do not add an end of line character when printing the payload.
          -p : network port to connect to. Defaults to 1883 for plain MQTT and 8883 for MQTT over TLS.
          -P : provide a password
