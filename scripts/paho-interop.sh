@@ -168,28 +168,43 @@ if os.environ.get("PAHO_TLS_CAFILE"):
     _plain_socket = socket.socket
 
     def _pump(local, tls):
+        # Like the broker's half-close: when the broker's side ends, the suite's end stops
+        # receiving but may still send (that is dropped), so it reads the DISCONNECT first.
         tls.setblocking(False)
+        broker_open = True
+        def broker_closed():
+            try:
+                local.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            return False
         try:
             while True:
-                readable = select.select([local, tls], [], [], 0 if tls.pending() else None)[0]
-                if tls in readable or tls.pending():
+                watched = [local, tls] if broker_open else [local]
+                readable = select.select(watched, [], [], 0 if broker_open and tls.pending() else None)[0]
+                if broker_open and (tls in readable or tls.pending()):
                     try:
                         data = tls.recv(65536)
-                        if not data:
-                            break
-                        local.sendall(data)
+                        if data:
+                            local.sendall(data)
+                        else:
+                            broker_open = broker_closed()
                     except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
                         pass
+                    except OSError:
+                        broker_open = broker_closed()
                 if local in readable:
                     data = local.recv(65536)
                     if not data:
                         break
                     view = memoryview(data)
-                    while view:
+                    while broker_open and view:
                         try:
                             view = view[tls.send(view):]
                         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
                             select.select([tls], [tls], [], 1)
+                        except OSError:
+                            broker_open = broker_closed()
         except OSError:
             pass
         finally:

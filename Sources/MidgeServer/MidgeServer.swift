@@ -113,7 +113,7 @@ public final class MidgeServer: @unchecked Sendable {
                                                  allocator: channel.allocator, onClose: { counter.wrappingDecrement(ordering: .relaxed) })
                 if let tls = plan.tls {
                     // TLS first: everything after it sees plain bytes.
-                    do { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) } catch { return channel.eventLoop.makeFailedFuture(error) }
+                    do { try channel.pipeline.syncOperations.addHandlers(tls.makeHandlers(log: broker.log)) } catch { return channel.eventLoop.makeFailedFuture(error) }
                 }
                 if plan.webSockets {
                     // HTTP upgrade, then WebSocket frames carry the MQTT bytes. Counted until the

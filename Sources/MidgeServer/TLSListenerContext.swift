@@ -7,8 +7,9 @@ import NIOSSL
 // How to put TLS in front of another protocol (e.g. MQTT over WebSockets, `wss`):
 //   - `ListenerPlan.tls` is a `TLSListenerContext` for every listener with `certfile`, built
 //     (and its files checked) at start-up;
-//   - in the child channel initializer, add `tls.makeHandler()` FIRST, then the protocol's own
-//     handlers: `try channel.pipeline.syncOperations.addHandler(tls.makeHandler())`;
+//   - in the child channel initializer, add the TLS handlers FIRST, then the protocol's own:
+//     `try channel.pipeline.syncOperations.addHandlers(tls.makeHandlers(log: broker.log))`
+//     (`tls.makeHandler()` alone gives the NIOSSLServerHandler without the failure log);
 //   - SIGHUP calls `reload()`: new connections get the re-read certificates, open ones keep theirs.
 //   - `MQTTChannelHandler.tlsClientIdentity` finds the NIOSSLHandler anywhere in the pipeline,
 //     so `use_identity_as_username` works behind other handlers too.
@@ -60,6 +61,12 @@ public final class TLSListenerContext: @unchecked Sendable {
             }
             return channel.eventLoop.makeSucceededVoidFuture()
         }
+    }
+
+    /// The handlers to put first in an accepted connection's pipeline: the TLS handler and,
+    /// until the handshake is done, the log line of a failed handshake (TLSHandshakeLog).
+    public func makeHandlers(log: BrokerLog) -> [ChannelHandler] {
+        [makeHandler(), TLSHandshakeLog(log: log)]
     }
 
     /// SIGHUP: re-reads the files; on error keeps the previous context and returns the error.

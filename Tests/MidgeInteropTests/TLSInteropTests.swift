@@ -68,6 +68,8 @@ final class TLSInteropTests: InteropTestCase {
         let refused = try ClientProcess.run(pub, ["-h", broker.host, "-p", String(broker.port), "--cafile", certs.caFile, "-t", "alice/x", "-m", "x"],
                                             timeout: peerTimeout, directory: workDir)
         XCTAssertNotEqual(refused.exitCode, 0, "\(refused)")
+        // The broker says why, with the client's address.
+        XCTAssertTrue(broker.output.contains("failed the TLS handshake: peer did not return a certificate."), brokerLog(broker))
     }
 
     // MARK: midge pub → mosquitto
@@ -143,6 +145,27 @@ final class TLSInteropTests: InteropTestCase {
         XCTAssertEqual(mismatch.exitCode, 1, "\(mismatch)")
         XCTAssertTrue(mismatch.stderr.contains("\(dir.path)/broker.conf:3: Server key file \"\(certs.clientKey)\" does not match the certificate"),
                       "\(mismatch)")
+    }
+
+    // MARK: SIGHUP
+
+    func testSIGHUPServesNewCertificatesToNewConnections() throws {
+        let broker = try startBroker(config: "listener {PORT} 127.0.0.1\nallow_anonymous true\ncertfile {DIR}/live.crt\nkeyfile {DIR}/live.key\n",
+                                     extraFiles: ["live.crt": try String(contentsOfFile: certs.serverCert, encoding: .utf8),
+                                                  "live.key": try String(contentsOfFile: certs.serverKey, encoding: .utf8)])
+        let pub = try Executables.require("mosquitto_pub", hint: "apt-get install mosquitto-clients")
+        func publish(_ tls: [String]) throws -> ProcessResult {
+            try ClientProcess.run(pub, ["-h", broker.host, "-p", String(broker.port)] + tls + ["-t", "t", "-m", "x"],
+                                  timeout: peerTimeout, directory: workDir)
+        }
+        XCTAssertEqual(try publish(["--cafile", certs.caFile]).exitCode, 0, brokerLog(broker))
+        // Another CA's certificate (CN=mallory, hence --insecure) replaces the files; SIGHUP.
+        _ = try Scratch.writeFile(try String(contentsOfFile: certs.otherClientCert, encoding: .utf8), named: "live.crt", in: broker.directory)
+        _ = try Scratch.writeFile(try String(contentsOfFile: certs.otherClientKey, encoding: .utf8), named: "live.key", in: broker.directory)
+        XCTAssertEqual(sendSignal(broker.process.pid, SIGHUP), 0)
+        XCTAssertTrue(broker.process.waitForOutput(containing: "Reloaded the TLS certificates", timeout: 5), brokerLog(broker))
+        XCTAssertNotEqual(try publish(["--cafile", certs.caFile]).exitCode, 0, "the old CA no longer matches")
+        XCTAssertEqual(try publish(["--cafile", certs.otherCAFile, "--insecure"]).exitCode, 0, brokerLog(broker))
     }
 
     // MARK: The wire
