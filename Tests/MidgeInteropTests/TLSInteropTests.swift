@@ -147,6 +147,36 @@ final class TLSInteropTests: InteropTestCase {
                       "\(mismatch)")
     }
 
+    // MARK: Versions
+
+    /// `openssl s_client` limited to one TLS version: its exit code and what it printed.
+    /// (OpenSSL 3 offers TLS 1.1 only at security level 0, hence the cipher string.)
+    private func handshake(_ broker: BrokerProcess, _ versionFlag: String) throws -> ProcessResult {
+        try ClientProcess.run("openssl", ["s_client", "-connect", "127.0.0.1:\(broker.port)", "-CAfile", certs.caFile, versionFlag,
+                                          "-cipher", "DEFAULT@SECLEVEL=0"],
+                              timeout: peerTimeout, directory: workDir)
+    }
+
+    func testTLS12MinimumByDefaultAnd13Preferred() throws {
+        let broker = try startBroker(config: tlsListener())
+        let preferred = try ClientProcess.run("openssl", ["s_client", "-connect", "127.0.0.1:\(broker.port)", "-CAfile", certs.caFile],
+                                              timeout: peerTimeout, directory: workDir)
+        XCTAssertEqual(preferred.exitCode, 0, "\(preferred)")
+        XCTAssertTrue(preferred.stdout.contains("TLSv1.3"), preferred.stdout)
+        XCTAssertEqual(try handshake(broker, "-tls1_2").exitCode, 0)
+        XCTAssertNotEqual(try handshake(broker, "-tls1_1").exitCode, 0, "TLS 1.1 is below the default minimum")
+    }
+
+    func testTLSVersionSetsTheMinimum() throws {
+        let broker = try startBroker(config: tlsListener("tls_version tlsv1.3\n"))
+        XCTAssertEqual(try handshake(broker, "-tls1_3").exitCode, 0)
+        XCTAssertNotEqual(try handshake(broker, "-tls1_2").exitCode, 0, "tls_version tlsv1.3 refuses TLS 1.2")
+        let old = try startBroker(config: tlsListener("tls_version tlsv1.1\n"))
+        let accepted = try handshake(old, "-tls1_1")
+        XCTAssertEqual(accepted.exitCode, 0, "tls_version tlsv1.1 accepts TLS 1.1: \(accepted)")
+        XCTAssertTrue(accepted.stdout.contains("Protocol  : TLSv1.1"), accepted.stdout)
+    }
+
     // MARK: SIGHUP
 
     func testSIGHUPServesNewCertificatesToNewConnections() throws {

@@ -190,6 +190,21 @@ final class TLSListenerTests: XCTestCase {
         await alice.disconnect()
     }
 
+    func testSubjectAsUsernameFeedsTheACL() async throws {
+        let acl = certs.path("subject.acl")
+        try "user CN=alice\ntopic readwrite alice/#\n".write(toFile: acl, atomically: true, encoding: .utf8)
+        let broker = try makeBroker({ self.requireCertificate(&$0); $0.useSubjectAsUsername = true },
+                                    allowAnonymous: false, aclFile: acl)
+        defer { broker.shutdown() }
+        let alice = client(broker, id: "alice", trustingCA(cert: certs.clientCert, key: certs.clientKey))
+        try await alice.connect()
+        let own = try await alice.publish("alice/in", payload: "mine", qos: .atLeastOnce).reasonCode
+        XCTAssertEqual(own, .noMatchingSubscribers)
+        let other = try await alice.publish("other/in", payload: "not mine", qos: .atLeastOnce).reasonCode
+        XCTAssertEqual(other, .notAuthorized)
+        await alice.disconnect()
+    }
+
     func testIdentityAsUsernameWithoutRequiredCertificateRefusesAClientWithNone() async throws {
         let broker = try makeBroker({ $0.caFile = self.certs.caFile; $0.useIdentityAsUsername = true }, allowAnonymous: false)
         defer { broker.shutdown() }
