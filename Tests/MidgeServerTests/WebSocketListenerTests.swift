@@ -18,14 +18,15 @@ final class WebSocketListenerTests: XCTestCase {
 
     override func tearDown() { broker?.shutdown() }
 
-    private func startBroker(maxPacketSize: Int = 0) throws {
+    private func startBroker(maxPacketSize: Int = 0, wsMaxConnections: Int = -1) throws {
         broker?.shutdown()
         broker = try TestBroker({ config in
             var security = config.security
             security.allowAnonymous = true
             config.listeners = [
                 ListenerConfiguration(port: 0, bindAddress: "127.0.0.1", security: security),
-                ListenerConfiguration(port: 0, bindAddress: "127.0.0.1", protocolName: "websockets", security: security),
+                ListenerConfiguration(port: 0, bindAddress: "127.0.0.1", maxConnections: wsMaxConnections, protocolName: "websockets",
+                                      security: security),
             ]
             config.perListenerSettings = true
             config.maxPacketSize = maxPacketSize
@@ -244,5 +245,23 @@ final class WebSocketListenerTests: XCTestCase {
         let answer = try await client.readHTTPAnswer()
         XCTAssertEqual(answer.status, 400)
         _ = try await client.waitForClose()
+    }
+
+    // MARK: max_connections
+
+    func testMaxConnectionsCountsWebSocketSocketsUntilTheyClose() async throws {
+        // A socket counts from accept to close, upgraded or not (a refused HTTP request too).
+        try startBroker(wsMaxConnections: 1)
+        let first = try await WebSocketRawClient.connect(port: wsPort, group: broker.clientGroup)
+        try await first.send(Array("GET / HTTP/1.1\r\nHost: x\r\n".utf8)) // request not finished: stays open
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let second = try await WebSocketRawClient.connect(port: wsPort, group: broker.clientGroup)
+        _ = try await second.waitForClose()
+        first.close()
+        _ = try await first.waitForClose()
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let (third, answer) = try await upgrade()
+        XCTAssertEqual(answer.status, 101, "the closed socket was not uncounted")
+        third.close()
     }
 }
