@@ -109,8 +109,6 @@ public final class MidgeServer: @unchecked Sendable {
                     broker.log.notice("Client connection from \(MQTTChannelHandler.describe(channel.remoteAddress)) denied: max_connections exceeded.")
                     return channel.close()
                 }
-                let handler = MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
-                                                 allocator: channel.allocator, onClose: { counter.wrappingDecrement(ordering: .relaxed) })
                 if let tls = plan.tls {
                     // TLS first: everything after it sees plain bytes.
                     do { try channel.pipeline.syncOperations.addHandlers(tls.makeHandlers(log: broker.log)) } catch { return channel.eventLoop.makeFailedFuture(error) }
@@ -124,6 +122,8 @@ public final class MidgeServer: @unchecked Sendable {
                                            allocator: channel.allocator, onClose: {})
                     }
                 }
+                let handler = MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
+                                                 allocator: channel.allocator, onClose: { counter.wrappingDecrement(ordering: .relaxed) })
                 return channel.pipeline.addHandler(handler)
             }
         if case .tcp(let host, _) = plan.endpoint {
