@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(name: "MQTTCodec", dependencies: [
@@ -38,6 +39,9 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
         ]),
         .target(name: "MidgeClient", dependencies: [
             "MQTTCodec",
@@ -46,6 +50,9 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "OrderedCollections", package: "swift-collections"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
         ]),
         .target(name: "MidgeTestSupport", dependencies: [
             "MQTTCodec", "MidgeBroker", "MidgeServer", "MidgeClient",
@@ -106,7 +113,7 @@ let package = Package(
             "MidgeTools", "MidgeClient", "MidgeTestSupport", "MQTTCodec",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
-        .testTarget(name: "MidgeInteropTests", dependencies: ["midge"]),
+        .testTarget(name: "MidgeInteropTests", dependencies: ["midge", "MidgeTestSupport"]),
         .testTarget(name: "MidgeBenchTests", dependencies: [
             "MidgeBench", "MidgeTestSupport", "MQTTCodec",
         ]),

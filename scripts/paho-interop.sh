@@ -17,6 +17,9 @@
 #     --test NAME           run only this test (repeatable), e.g. --test test_basic
 #     --timeout SECONDS     per-test timeout (default 120); a hung test is reported TIMEOUT
 #     --log-dir DIR         keep each test's full output there (default: a temp dir)
+#     --tls-cafile FILE     connect over TLS, trusting the CA certificates in FILE (the
+#                           broker's certificate must be valid for HOST); the suite's clients
+#                           use plain sockets, so the runner wraps each one in TLS
 #
 # Each test runs in its own python3 process (the suite's setUpClass cleans up client
 # state and retained messages before it), so one hanging test cannot stop the others.
@@ -36,7 +39,9 @@ TIMEOUT=120
 LOG_DIR=""
 PYTHON=${PYTHON:-python3}
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+TLS_CAFILE=""
+
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -56,6 +61,8 @@ while [ $# -gt 0 ]; do
         --timeout=*) TIMEOUT=${1#*=}; shift ;;
         --log-dir) LOG_DIR=$2; shift 2 ;;
         --log-dir=*) LOG_DIR=${1#*=}; shift ;;
+        --tls-cafile) TLS_CAFILE=$2; shift 2 ;;
+        --tls-cafile=*) TLS_CAFILE=${1#*=}; shift ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
         *) PORT=$1; shift ;;
@@ -148,9 +155,80 @@ fi
 # --hostname/--port with getopt but then hands sys.argv to unittest.main(), which
 # rejects those options; so unittest.main is wrapped to get only the test name.
 # os._exit: the suite's clients leave non-daemon threads behind.
+# With PAHO_TLS_CAFILE set, socket.socket is replaced (before the suite imports its
+# clients) by a factory whose sockets are one end of a socket pair: connect() opens the
+# TLS connection to the broker and a thread carries the bytes both ways. (The suite reads
+# and writes each socket from two threads at once, which one SSL object does not allow.)
 RUNNER=$(cat <<'PY'
 import os, runpy, sys, unittest
 path, host, port, test = sys.argv[1:5]
+if os.environ.get("PAHO_TLS_CAFILE"):
+    import select, socket, ssl, threading
+    _context = ssl.create_default_context(cafile=os.environ["PAHO_TLS_CAFILE"])
+    _plain_socket = socket.socket
+
+    def _pump(local, tls):
+        # Like the broker's half-close: when the broker's side ends, the suite's end stops
+        # receiving but may still send (that is dropped), so it reads the DISCONNECT first.
+        tls.setblocking(False)
+        broker_open = True
+        def broker_closed():
+            try:
+                local.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            return False
+        try:
+            while True:
+                watched = [local, tls] if broker_open else [local]
+                readable = select.select(watched, [], [], 0 if broker_open and tls.pending() else None)[0]
+                if broker_open and (tls in readable or tls.pending()):
+                    try:
+                        data = tls.recv(65536)
+                        if data:
+                            local.sendall(data)
+                        else:
+                            broker_open = broker_closed()
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                        pass
+                    except OSError:
+                        broker_open = broker_closed()
+                if local in readable:
+                    data = local.recv(65536)
+                    if not data:
+                        break
+                    view = memoryview(data)
+                    while broker_open and view:
+                        try:
+                            view = view[tls.send(view):]
+                        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                            select.select([tls], [tls], [], 1)
+                        except OSError:
+                            broker_open = broker_closed()
+        except OSError:
+            pass
+        finally:
+            for end in (local, tls):
+                try:
+                    end.close()
+                except OSError:
+                    pass
+
+    class _TLSBridgedSocket(_plain_socket):
+        def connect(self, address):
+            tls = _context.wrap_socket(_plain_socket(socket.AF_INET, socket.SOCK_STREAM), server_hostname=host)
+            tls.settimeout(10)
+            tls.connect(address)
+            threading.Thread(target=_pump, args=(self._peer, tls), daemon=True).start()
+
+    def _tls_socket(family=-1, type=-1, proto=-1, fileno=None):
+        if fileno is not None:
+            return _plain_socket(family, type, proto, fileno)
+        mine, peer = socket.socketpair()
+        bridged = _TLSBridgedSocket(mine.family, mine.type, mine.proto, mine.detach())
+        bridged._peer = peer
+        return bridged
+    socket.socket = _tls_socket
 suite_dir = os.path.dirname(os.path.abspath(path))
 sys.path.insert(0, suite_dir)
 os.chdir(suite_dir)
@@ -190,7 +268,7 @@ list_tests() {
 passed=0
 failed=0
 echo "==> Paho interoperability suite: $SUITE_DIR"
-echo "==> broker: $HOST:$PORT   per-test timeout: ${TIMEOUT}s   logs: $LOG_DIR"
+echo "==> broker: $HOST:$PORT${TLS_CAFILE:+ (TLS, CA $TLS_CAFILE)}   per-test timeout: ${TIMEOUT}s   logs: $LOG_DIR"
 for file in "${FILES[@]}"; do
     case "$file" in client_test.py) label=mqtt311 ;; *) label=mqtt5 ;; esac
     mapfile -t all_tests < <(list_tests "$SUITE_DIR/$file")
@@ -203,7 +281,7 @@ for file in "${FILES[@]}"; do
         log="$LOG_DIR/$label.$test.log"
         start=$(date +%s.%N)
         rc=0
-        timeout --kill-after=5 "$TIMEOUT" "$PYTHON" -u -c "$RUNNER" "$SUITE_DIR/$file" "$HOST" "$PORT" "$test" \
+        PAHO_TLS_CAFILE=$TLS_CAFILE timeout --kill-after=5 "$TIMEOUT" "$PYTHON" -u -c "$RUNNER" "$SUITE_DIR/$file" "$HOST" "$PORT" "$test" \
             >"$log" 2>&1 </dev/null || rc=$?
         secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
         status=$(sed -n "s/^PAHO-INTEROP-RESULT $test \([A-Z]*\).*/\1/p" "$log" | tail -n 1)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the package: installs what the tests need when it is missing
-# (Debian packages mosquitto + mosquitto-clients, the pip package paho-mqtt for the
+# (Debian packages mosquitto + mosquitto-clients, tcpdump and openssl, chromium for the
+# headless-browser WebSocket test, the pip package paho-mqtt for the
 # `python3` on PATH), then `swift build` (debug: the `midge` binary the interop tests
 # start) and `swift test "$@"` (e.g. scripts/test.sh --filter Interop).
 # Exit code: swift test's (or the failing setup/build step's).
@@ -40,6 +41,9 @@ deb_installed mosquitto mosquitto || missing+=(mosquitto)
 deb_installed mosquitto-clients mosquitto_sub || missing+=(mosquitto-clients)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 command -v stdbuf >/dev/null 2>&1 || missing+=(coreutils)
+deb_installed tcpdump tcpdump || missing+=(tcpdump)        # TLS tests: capture on lo
+deb_installed chromium chromium || missing+=(chromium)     # WebSocketBrowserTests: headless Chromium
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # TLS tests: certificates made at test time
 
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
@@ -88,7 +92,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         done
     fi
 else
-    say "Debian packages present: mosquitto, mosquitto-clients"
+    say "Debian packages present: mosquitto, mosquitto-clients, tcpdump, openssl, chromium"
 fi
 
 # --- Python peer: paho-mqtt 2.x ----------------------------------------------------------

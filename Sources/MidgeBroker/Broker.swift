@@ -15,6 +15,9 @@ public struct ListenerPolicy: Sendable {
     /// Password file, ACL and anonymous access of this listener (shared by all listeners
     /// without `per_listener_settings`).
     public var security: SecurityPolicy
+    /// `use_identity_as_username` / `use_subject_as_username` of a TLS listener: the client
+    /// certificate names the user instead of CONNECT's username and password.
+    public var tlsUsername: TLSUsernameSource?
 
     /// - Parameter allowAnonymous: only used without `security` (a policy with no files).
     public init(port: Int, allowAnonymous: Bool = true, allowZeroLengthClientID: Bool = true, autoIDPrefix: String = "auto-",

@@ -13,6 +13,10 @@ public struct ListenerPlan: Sendable {
     public var maxConnections: Int
     /// The listener this socket belongs to (several sockets share one counter of connections).
     public var listenerIndex: Int
+    /// The listener's TLS (`certfile` ...), shared by its sockets; nil = plain TCP.
+    public var tls: TLSListenerContext? = nil
+    /// `protocol websockets`: MQTT over WebSocket (WebSocketServerPipeline.swift) instead of plain MQTT.
+    public var webSockets = false
 
     /// Mosquitto 2.0's rules: with no listener in the configuration (and no `-p`), listen on the
     /// loopback interfaces only, port 1883, anonymous clients allowed ("local only mode"). Ports
@@ -51,17 +55,17 @@ public struct ListenerPlan: Sendable {
             defer { index += 1 }
             let security = configuration.security(for: listener)
             let anonymous = security.allowAnonymous ?? false
-            let policy = ListenerPolicy(port: listener.port,
+            let tls = try listener.tls.isConfigured ? TLSListenerContext(settings: listener.tls, listenerSource: listener.source) : nil
+            var policy = ListenerPolicy(port: listener.port,
                                         allowZeroLengthClientID: security.allowZeroLengthClientID,
                                         autoIDPrefix: security.autoIDPrefix, maxTopicAlias: listener.maxTopicAlias,
                                         security: try securityPolicy(security, allowAnonymous: anonymous,
                                                                      shared: !configuration.perListenerSettings))
-            if listener.protocolName != "mqtt" {
-                throw ConfigError(file: listener.source.file, line: listener.source.line,
-                                  message: "protocol \(listener.protocolName) listeners are not supported yet")
-            }
+            policy.tlsUsername = tls?.usernameSource
+            let webSockets = listener.protocolName == "websockets"
             if let path = listener.unixSocketPath {
-                plans.append(ListenerPlan(endpoint: .unix(path: path), policy: policy, maxConnections: listener.maxConnections, listenerIndex: index))
+                plans.append(ListenerPlan(endpoint: .unix(path: path), policy: policy, maxConnections: listener.maxConnections, listenerIndex: index, tls: tls,
+                                          webSockets: webSockets))
                 continue
             }
             var hosts: [String]
@@ -79,7 +83,8 @@ public struct ListenerPlan: Sendable {
             }
             for host in hosts {
                 plans.append(ListenerPlan(endpoint: .tcp(host: host, port: listener.port), policy: policy,
-                                          maxConnections: listener.maxConnections, listenerIndex: index))
+                                          maxConnections: listener.maxConnections, listenerIndex: index, tls: tls,
+                                          webSockets: webSockets))
             }
         }
         return plans

@@ -25,13 +25,24 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    /// Added to a channel that is already active (after a WebSocket upgrade): no channelActive
+    /// will come, so the connection starts now.
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context) }
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        guard connection == nil, self.context == nil else { return }
         self.context = context
-        remoteAddress = Self.describe(context.channel.remoteAddress)
+        remoteAddress = Self.describe(context.channel.remoteAddress, local: context.channel.localAddress)
         if broker.configuration.connectionMessages {
             broker.log.notice("New connection from \(remoteAddress) on port \(policy.port).")
         }
         connection = broker.makeConnection(transport: self, policy: policy)
-        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -62,6 +73,8 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
+    var tlsClientIdentity: TLSClientIdentity? { context.flatMap(TLSListenerContext.clientIdentity(of:)) }
+
     func write(_ buffer: ByteBuffer) {
         context?.write(wrapOutboundOut(buffer), promise: nil)
     }
@@ -82,14 +95,17 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
         channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
     }
 
-    static func describe(_ address: SocketAddress?) -> String {
+    /// `host:port` of the peer; a Unix-socket client is named after the listener's path with
+    /// port 0, as Mosquitto does (its own address is unnamed).
+    static func describe(_ address: SocketAddress?, local: SocketAddress? = nil) -> String {
         guard let address else { return "unknown" }
         switch address {
         case .v4, .v6:
             let host = address.ipAddress ?? "?"
             return "\(host):\(address.port ?? 0)"
         case .unixDomainSocket:
-            return address.pathname ?? "unix"
+            let path = [local?.pathname, address.pathname].compactMap { $0 }.first { !$0.isEmpty } ?? "unix"
+            return "\(path):0"
         }
     }
 }

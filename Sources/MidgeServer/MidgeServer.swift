@@ -3,6 +3,7 @@ import Foundation
 import MidgeBroker
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// The broker on the network: one event-loop thread per core, one listening socket per
 /// resolved endpoint, the engine behind them.
@@ -15,6 +16,8 @@ public final class MidgeServer: @unchecked Sendable {
     private let ownsGroup: Bool
     private let plans: [ListenerPlan]
     private var channels: [Channel] = []
+    /// Paths of the Unix-domain sockets bound by `start()`, removed by `shutdown()`.
+    private var unixSocketPaths: [String] = []
     private var connectionCounts: [ManagedAtomic<Int>] = []
 
     /// - Parameters:
@@ -46,13 +49,22 @@ public final class MidgeServer: @unchecked Sendable {
     /// Binds every listener. Throws the first bind error (e.g. address in use).
     public func start() throws {
         let log = broker.log
+        var loggedWebSocketListeners = Set<Int>()
+        var warnedTLS = Set<ObjectIdentifier>()
         for plan in plans {
+            if let tls = plan.tls, warnedTLS.insert(ObjectIdentifier(tls)).inserted {
+                for warning in tls.warnings { log.warning("Warning: \(warning)") }
+            }
             let bootstrap = makeBootstrap(plan)
             let channel: Channel
             switch plan.endpoint {
             case .tcp(let host, let port):
                 let family = host.contains(":") ? "ipv6" : "ipv4"
-                log.info("Opening \(family) listen socket on port \(port).")
+                if !plan.webSockets {
+                    log.info("Opening \(family) listen socket on port \(port).")
+                } else if loggedWebSocketListeners.insert(plan.listenerIndex).inserted {
+                    log.info("Opening websockets listen socket on port \(port).")
+                }
                 do {
                     channel = try bootstrap.bind(host: host, port: port).wait()
                 } catch {
@@ -67,6 +79,8 @@ public final class MidgeServer: @unchecked Sendable {
                 log.info("Opening unix listen socket on path \(path).")
                 do {
                     channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+                    UnixSocketFile.grantGroupAccess(path)
+                    unixSocketPaths.append(path)
                 } catch {
                     throw ServerError(message: "Error: \(Self.describe(error)) (\(path))")
                 }
@@ -99,6 +113,19 @@ public final class MidgeServer: @unchecked Sendable {
                     broker.log.notice("Client connection from \(MQTTChannelHandler.describe(channel.remoteAddress)) denied: max_connections exceeded.")
                     return channel.close()
                 }
+                if let tls = plan.tls {
+                    // TLS first: everything after it sees plain bytes.
+                    do { try channel.pipeline.syncOperations.addHandlers(tls.makeHandlers(log: broker.log)) } catch { return channel.eventLoop.makeFailedFuture(error) }
+                }
+                if plan.webSockets {
+                    // HTTP upgrade, then WebSocket frames carry the MQTT bytes. Counted until the
+                    // socket closes, upgraded or not.
+                    channel.closeFuture.whenComplete { _ in counter.wrappingDecrement(ordering: .relaxed) }
+                    return WebSocketServerPipeline.configure(channel, maxPacketSize: broker.configuration.maxPacketSize) {
+                        MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
+                                           allocator: channel.allocator, onClose: {})
+                    }
+                }
                 let handler = MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
                                                  allocator: channel.allocator, onClose: { counter.wrappingDecrement(ordering: .relaxed) })
                 return channel.pipeline.addHandler(handler)
@@ -113,9 +140,19 @@ public final class MidgeServer: @unchecked Sendable {
         return bootstrap
     }
 
-    /// SIGHUP: re-reads every password file and ACL. A file that fails keeps its previous
-    /// state (logged); connections stay up and clients are re-checked on their next operation.
+    /// SIGHUP: re-reads every password file and ACL, and every TLS listener's certificates (for
+    /// new connections). A file that fails keeps its previous state (logged); connections stay
+    /// up and clients are re-checked on their next operation.
     public func reloadSecurity() {
+        var seenTLS = Set<ObjectIdentifier>()
+        for plan in plans {
+            guard let tls = plan.tls, seenTLS.insert(ObjectIdentifier(tls)).inserted else { continue }
+            if let error = tls.reload() {
+                broker.log.error("Error: \(error); keeping the previous certificates.")
+            } else {
+                broker.log.notice("Reloaded the TLS certificates of the listener on port \(plan.policy.port).")
+            }
+        }
         var seen = Set<ObjectIdentifier>()
         for plan in plans where seen.insert(ObjectIdentifier(plan.policy.security)).inserted {
             let security = plan.policy.security
@@ -132,6 +169,9 @@ public final class MidgeServer: @unchecked Sendable {
     public func shutdown() {
         for channel in channels { try? channel.close().wait() }
         channels.removeAll()
+        // Like Mosquitto, remove the socket files we created.
+        for path in unixSocketPaths { UnixSocketFile.remove(path) }
+        unixSocketPaths.removeAll()
         if ownsGroup { try? group.syncShutdownGracefully() }
     }
 

@@ -1,3 +1,4 @@
+import MidgeClient
 import MQTTCodec
 import NIOCore
 
@@ -83,6 +84,10 @@ public struct ClientOptions: Sendable {
     public var port: Int?
     /// `--unix PATH`.
     public var unixSocket: String?
+    /// `-L ws://…` or `wss://…` (WebSocketURL.swift): MQTT over WebSocket, with this HTTP path.
+    public var webSocketPath: String?
+    /// `--cafile`, `--cert`, ... (TLSOptionParsing.swift); TLS is used when `usesTLS`.
+    public var tls = TLSClientOptions()
     public var qos: QoS = .atMostOnce
     public var retain = false
     public var publishMode: PublishMode = .none

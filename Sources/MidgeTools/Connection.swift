@@ -207,7 +207,8 @@ struct ConnectionPlan {
         }
     }
 
-    var port: Int { options.port ?? 1883 }
+    /// Mosquitto's clients: 8883 when TLS is on, else 1883.
+    var port: Int { options.port ?? (options.usesTLS ? 8883 : 1883) }
 
     /// A new client (and the tracer watching it).
     func makeClient(receiveMaximum: Int) -> (MQTTClient, PacketTracer, ConnectFailure) {
@@ -235,12 +236,29 @@ struct ConnectionPlan {
 
     /// TCP (optionally bound to `-A ADDRESS`) or `--unix PATH`, recording the connect error.
     private func transport(recording failure: ConnectFailure) -> MQTTTransport {
+        if let path = options.webSocketPath {
+            return .webSocket(path: path, tls: options.usesTLS ? options.tls : nil, onFailure: { failure.record($0) })
+        }
         let unixPath = options.unixSocket
         let bindAddress = options.bindAddress
+        let tls = options.usesTLS ? Result { try TLSClientSetup(options.tls) } : nil  // TLSOptionParsing.swift
         return MQTTTransport { host, port, eventLoop, handler in
+            if case .failure(let error)? = tls {
+                failure.record(error)
+                return eventLoop.makeFailedFuture(error)
+            }
             var bootstrap = ClientBootstrap(group: eventLoop)
                 .connectTimeout(.seconds(10))
-                .channelInitializer { channel in channel.pipeline.addHandler(handler) }
+                .channelInitializer { channel in
+                    if case .success(let setup)? = tls {
+                        do {
+                            try setup.addHandlers(to: channel, host: host, onFailure: { failure.record($0) })
+                        } catch {
+                            return channel.eventLoop.makeFailedFuture(error)
+                        }
+                    }
+                    return channel.pipeline.addHandler(handler)
+                }
             let future: EventLoopFuture<Channel>
             if let unixPath {
                 future = bootstrap.connect(unixDomainSocketPath: unixPath)

@@ -71,10 +71,9 @@ public enum OptionParser {
                 guard let v = value() else { return fail("Error: -A argument given but no address specified.\n\n") }
                 cfg.bindAddress = v
                 i += 1
-            case "--cafile", "--capath", "--cert", "--ciphers", "--key", "--keyform", "--tls-alpn", "--tls-engine",
-                 "--tls-engine-kpass-sha1", "--tls-version", "--psk", "--psk-identity":
-                return fail("Error: TLS support not available (\(arg)).\n\n")
-            case "--insecure", "--tls-use-os-certs":
+            case "--cafile", "--capath", "--cert", "--key", "--ciphers", "--tls-version", "--insecure", "--tls-use-os-certs":
+                if let failure = parseTLSOption(args, &i, into: &cfg) { return failure }
+            case "--keyform", "--tls-alpn", "--tls-engine", "--tls-engine-kpass-sha1", "--psk", "--psk-identity":
                 return fail("Error: TLS support not available (\(arg)).\n\n")
             case "--proxy":
                 return fail("Error: SOCKS5 proxy support not available (--proxy).\n\n")
@@ -335,12 +334,23 @@ public enum OptionParser {
 
     /// `-L mqtt://[username[:password]@]host[:port]/topic`.
     static func parseURL(_ url: String, into cfg: inout ClientOptions) -> ParseOutcome? {
+        do {
+            if let webSocket = try WebSocketURL.parse(url) {
+                webSocket.apply(to: &cfg)
+                return nil
+            }
+        } catch {
+            return .failure((error as? WebSocketURL.OptionError)?.message ?? "\(error)", quietable: false)
+        }
         var rest: Substring
         if url.lowercased().hasPrefix("mqtt://") {
             rest = url.dropFirst(7)
             cfg.port = 1883
         } else if url.lowercased().hasPrefix("mqtts://") {
-            return .failure("Error: TLS support not available.\n\n", quietable: false)
+            // As Mosquitto's clients: port 8883, the system's CA certificates.
+            rest = url.dropFirst(8)
+            cfg.port = 8883
+            cfg.tls.useOSCertificates = true
         } else {
             return .failure("Error: unsupported URL scheme.\n\n", quietable: false)
         }
@@ -537,6 +547,7 @@ public enum OptionParser {
             return fail("Error: You must provide a client id if you are using the -c option.\n")
         }
         if cfg.tool == .sub && cfg.topics.isEmpty { return fail("Error: You must specify a topic to subscribe to.\n") }
+        if let failure = checkTLSOptions(cfg) { return failure }
         if cfg.host == nil { cfg.host = "localhost" }
         for command in PropertyCommand.allCases {
             if let problem = checkAll(cfg.properties[command] ?? [], command: command) {

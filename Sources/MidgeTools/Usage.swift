@@ -1,4 +1,4 @@
-/// `--help` texts: Mosquitto's, for the options midge implements (no TLS, PSK or SOCKS yet).
+/// `--help` texts: Mosquitto's, for the options midge implements (no PSK or SOCKS yet).
 enum Usage {
     static func versionLine(_ tool: ToolKind, _ version: String) -> String {
         "\(tool.displayName) version \(version) (MidgeClient).\n"
@@ -29,6 +29,24 @@ enum Usage {
 
     """
 
+    /// The TLS options (TLSOptionParsing.swift).
+    private static let tlsOptions = """
+     --cafile : path to a file containing trusted CA certificates to enable encrypted
+                communication.
+     --capath : path to a directory containing trusted CA certificates to enable encrypted
+                communication.
+     --cert : client certificate for authentication, if required by server.
+     --key : client private key for authentication, if required by server.
+     --ciphers : openssl compatible list of TLS ciphers to support.
+     --tls-version : TLS protocol version, can be one of tlsv1.3 tlsv1.2 or tlsv1.1.
+                     Defaults to tlsv1.2 (and tlsv1.3 when the broker has it).
+     --insecure : do not check that the server certificate hostname matches the remote
+                  hostname (the certificate chain is still checked). Do not use this option
+                  in a production environment.
+     --tls-use-os-certs : Load and trust OS provided CA certificates.
+
+    """
+
     private static let will = """
      --will-payload : payload for the client Will, which is sent by the broker in case of
                       unexpected disconnection. If not given and will-topic is set, a zero
@@ -49,6 +67,8 @@ enum Usage {
                          [-A bind_address] [--nodelay]
                          [-i id] [-I id_prefix]
                          [-d] [--quiet]
+                         [{--cafile file | --capath dir} [--cert file] [--key file] [--ciphers ciphers] [--insecure]
+                          [--tls-version version] [--tls-use-os-certs]]
                          [-M max_inflight]
                          [-u username [-P password]]
                          [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
@@ -68,11 +88,13 @@ enum Usage {
          -k : keep alive in seconds for this client. Defaults to 60.
          -L : specify user, password, hostname, port and topic as a URL in the form:
               mqtt://[username[:password]@]host[:port]/topic
+              or ws(s)://[username[:password]@]host[:port][/path] for MQTT over WebSocket (Midge only;
+              the path is the HTTP path, give topics with -t)
          -l : read messages from stdin, sending a separate message for each line.
          -m : message payload to send.
          -M : the maximum inflight messages for QoS 1/2..
          -n : send a null (zero length) message.
-         -p : network port to connect to. Defaults to 1883.
+         -p : network port to connect to. Defaults to 1883 for plain MQTT and 8883 for MQTT over TLS.
          -P : provide a password
          -q : quality of service level to use for all messages. Defaults to 0.
          -r : message should be retained.
@@ -89,7 +111,7 @@ enum Usage {
          --repeat-delay : if using --repeat, wait time seconds between publishes. Defaults to 0.
          --unix : connect to a broker through a unix domain socket instead of a TCP socket,
                   e.g. /tmp/mosquitto.sock
-        \(will)
+        \(tlsOptions)\(will)
         See https://mosquitto.org/ for the options, which midge pub shares with mosquitto_pub.
 
 
@@ -108,6 +130,8 @@ enum Usage {
                          [-A bind_address] [--nodelay]
                          [-i id] [-I id_prefix]
                          [-d] [-N] [--quiet] [-v]
+                         [{--cafile file | --capath dir} [--cert file] [--key file] [--ciphers ciphers] [--insecure]
+                          [--tls-version version] [--tls-use-os-certs]]
                          [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
                          [-D command identifier value]
                midge sub --help
@@ -126,8 +150,10 @@ enum Usage {
          -k : keep alive in seconds for this client. Defaults to 60.
          -L : specify user, password, hostname, port and topic as a URL in the form:
               mqtt://[username[:password]@]host[:port]/topic
+              or ws(s)://[username[:password]@]host[:port][/path] for MQTT over WebSocket (Midge only;
+              the path is the HTTP path, give topics with -t)
          -N : do not add an end of line character when printing the payload.
-         -p : network port to connect to. Defaults to 1883.
+         -p : network port to connect to. Defaults to 1883 for plain MQTT and 8883 for MQTT over TLS.
          -P : provide a password
          -q : quality of service level to use for the subscription. Defaults to 0.
          -R : do not print stale messages (those with retain set).
@@ -154,7 +180,7 @@ enum Usage {
                              Use -T to filter out messages you do not want to be cleared.
          --unix : connect to a broker through a unix domain socket instead of a TCP socket,
                   e.g. /tmp/mosquitto.sock
-        \(will)
+        \(tlsOptions)\(will)
         -F format codes: %t topic, %p payload, %x / %X payload in hex, %l payload length, %q QoS,
         %r retain flag, %m message id, %j / %J JSON (%J: payload parsed as JSON), %I ISO 8601 time,
         %U Unix time, %P user properties, %C content type, %D correlation data, %E message expiry,
@@ -180,6 +206,8 @@ enum Usage {
                         [-A bind_address] [--nodelay]
                         [-i id] [-I id_prefix]
                         [-d] [-N] [--quiet] [-v]
+                        [{--cafile file | --capath dir} [--cert file] [--key file] [--ciphers ciphers] [--insecure]
+                         [--tls-version version] [--tls-use-os-certs]]
                         [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
                         [-D command identifier value]
                midge rr --help
@@ -195,8 +223,10 @@ enum Usage {
          -k : keep alive in seconds for this client. Defaults to 60.
          -L : specify user, password, hostname, port and topic as a URL in the form:
               mqtt://[username[:password]@]host[:port]/topic
+              or ws(s)://[username[:password]@]host[:port][/path] for MQTT over WebSocket (Midge only;
+              the path is the HTTP path, give topics with -t)
          -N : do not add an end of line character when printing the payload.
-         -p : network port to connect to. Defaults to 1883.
+         -p : network port to connect to. Defaults to 1883 for plain MQTT and 8883 for MQTT over TLS.
          -P : provide a password
          -q : quality of service level to use for communications. Defaults to 0.
          -R : do not print stale messages (those with retain set).
@@ -214,7 +244,7 @@ enum Usage {
          --quiet : don't print error messages.
          --unix : connect to a broker through a unix domain socket instead of a TCP socket,
                   e.g. /tmp/mosquitto.sock
-        \(will)
+        \(tlsOptions)\(will)
         See https://mosquitto.org/ for the options, which midge rr shares with mosquitto_rr.
 
 

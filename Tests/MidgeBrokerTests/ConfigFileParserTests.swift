@@ -166,10 +166,8 @@ final class ConfigFileParserTests: XCTestCase {
 
     func testNotSupportedYetDirectives() {
         let names = ["psk_file", "psk_hint", "auth_plugin", "plugin",
-                     "auth_plugin_deny_special_chars", "certfile", "keyfile", "cafile", "capath", "crlfile",
-                     "ciphers", "ciphers_tls1.3", "tls_version", "tls_engine", "tls_engine_kpass_sha1",
-                     "tls_keyform", "require_certificate", "use_identity_as_username", "use_subject_as_username",
-                     "use_username_as_clientid", "dhparamfile", "persistence", "retained_persistence",
+                     "auth_plugin_deny_special_chars", "tls_engine", "tls_engine_kpass_sha1",
+                     "tls_keyform", "use_username_as_clientid", "dhparamfile", "persistence", "retained_persistence",
                      "persistence_file", "persistence_location", "autosave_interval", "autosave_on_changes",
                      "connection", "address", "addresses", "topic", "remote_clientid", "remote_username",
                      "remote_password", "clientid", "username", "password", "local_clientid", "local_username",

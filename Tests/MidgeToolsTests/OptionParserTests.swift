@@ -164,7 +164,6 @@ final class OptionParserTests: XCTestCase {
         XCTAssertNil(plain.username)
         XCTAssertEqual(failure(["-L", "http://x/t"]), "Error: unsupported URL scheme.\n\n")
         XCTAssertEqual(failure(["-L", "mqtt://host"]), "Error: Invalid URL for -L argument specified - topic missing.\n")
-        XCTAssertEqual(failure(["-L", "mqtts://host/t"]), "Error: TLS support not available.\n\n")
     }
 
     func testPropertiesDefineV5AndAreTyped() throws {
@@ -275,11 +274,6 @@ final class OptionParserTests: XCTestCase {
         XCTAssertEqual(options.randomFilter, 500)
         XCTAssertTrue(options.retainAsPublished)
         XCTAssertEqual(failure(["-t", "a", "-F", "%Z"], .sub), "Error: Invalid format specifier 'Z'.\n")
-    }
-
-    func testTLSOptionsAreRefusedClearly() {
-        XCTAssertEqual(failure(["--cafile", "ca.pem"]), "Error: TLS support not available (--cafile).\n\n")
-        XCTAssertEqual(failure(["--insecure"]), "Error: TLS support not available (--insecure).\n\n")
     }
 
     func testDefaultsFileIsReadFirst() throws {

@@ -82,6 +82,8 @@ public struct ListenerConfiguration: Equatable, Sendable {
     /// Security settings made while this listener was current; only used when
     /// `BrokerConfiguration.perListenerSettings` is true.
     public var security: SecuritySettings
+    /// Certificate-based TLS options (`certfile`, `cafile`, ...); see TLSSettings.swift.
+    public var tls = TLSSettings()
     /// File and line of the `listener` line (for the default listener: the `port` line, else the
     /// `bind_address` line, else the first listener option that applied to it). `("", 0)` for
     /// listeners not read from a file (e.g. the server's local-only listeners).

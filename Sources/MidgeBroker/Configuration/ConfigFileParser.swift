@@ -11,7 +11,7 @@ import Foundation
 ///
 /// Scoping follows Mosquitto's reader (src/conf.c):
 /// - Listener options (`bind_interface`, `socket_domain`, `max_connections`, `protocol`,
-///   `max_topic_alias`) apply to the current listener: the most recent `listener` line *of the same
+///   `max_topic_alias`, and the TLS options `certfile`, `cafile`, `require_certificate`, ...) apply to the current listener: the most recent `listener` line *of the same
 ///   file*. Every file (the main file and each included file) starts with the *default listener* as
 ///   the current one, and the including file's current listener is restored after `include_dir`.
 /// - The default listener is the deprecated one configured by `port` and `bind_address` (these two
@@ -49,10 +49,8 @@ public enum ConfigFileParser {
         // Authentication / access control
         "psk_file", "psk_hint", "auth_plugin", "plugin",
         "auth_plugin_deny_special_chars",
-        // TLS
-        "certfile", "keyfile", "cafile", "capath", "crlfile", "ciphers", "ciphers_tls1.3",
-        "tls_version", "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "require_certificate",
-        "use_identity_as_username", "use_subject_as_username", "dhparamfile",
+        // TLS (the certificate-based options are supported: TLSSettings.swift)
+        "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "dhparamfile",
         // Other listener options
         "use_username_as_clientid", "mount_point", "max_qos", "maximum_qos", "http_dir",
         // Persistence
@@ -334,6 +332,11 @@ private struct MosquittoConfReader {
             directiveCount += 1
             topicAliasOrder[cursor] = directiveCount
 
+        // --- Certificate-based TLS: always options of the current listener, as in Mosquitto ---
+        case "certfile", "keyfile", "cafile", "capath", "crlfile", "ciphers", "ciphers_tls1.3", "tls_version",
+             "require_certificate", "use_identity_as_username", "use_subject_as_username":
+            try parseTLSOption(line, cursor: cursor)
+
         // --- Security (global or per listener) ---
         case "per_listener_settings":
             let value = try line.bool()
@@ -490,6 +493,54 @@ private struct MosquittoConfReader {
         }
     }
 
+    // MARK: TLS
+
+    /// One certificate-based TLS option (values checked here; the files are loaded at start-up).
+    mutating func parseTLSOption(_ line: MosquittoConfLine, cursor: ListenerCursor) throws {
+        let name = line.directive
+        let apply: (inout TLSSettings) -> Void
+        var isString = true
+        switch name {
+        case "require_certificate", "use_identity_as_username", "use_subject_as_username":
+            let value = try line.bool()
+            isString = false
+            switch name {
+            case "require_certificate": apply = { $0.requireCertificate = value }
+            case "use_identity_as_username": apply = { $0.useIdentityAsUsername = value }
+            default: apply = { $0.useSubjectAsUsername = value }
+            }
+        case "tls_version":
+            let value = try line.single()
+            guard let version = TLSSettings.Version(rawValue: value) else {
+                throw line.error("Invalid tls_version value \"\(value)\" (expected tlsv1.3, tlsv1.2 or tlsv1.1).")
+            }
+            apply = { $0.minimumVersion = version }
+        case "ciphers":
+            let value = try line.single()
+            apply = { $0.ciphers = value }
+        case "ciphers_tls1.3":
+            let value = try line.single()
+            apply = { $0.ciphersTLS13 = value }
+        default:
+            // File names take the rest of the line, like Mosquitto's string options.
+            let value = try line.freeText()
+            switch name {
+            case "certfile": apply = { $0.certFile = value }
+            case "keyfile": apply = { $0.keyFile = value }
+            case "cafile": apply = { $0.caFile = value }
+            case "capath": apply = { $0.caPath = value }
+            default: apply = { $0.crlFile = value }
+            }
+        }
+        try updateListener(line, cursor) { listener in
+            if isString && listener.tls.sources[name] != nil {
+                throw line.error("Duplicate \(name) value in configuration.")
+            }
+            apply(&listener.tls)
+            listener.tls.sources[name] = line.source
+        }
+    }
+
     // MARK: Security
 
     func securityTarget(_ cursor: ListenerCursor) -> SecurityTarget {
@@ -626,7 +677,7 @@ private struct MosquittoConfReader {
         let d = defaultListener
         let configured = defaultPortSource != nil || d.bindAddress != nil || d.bindInterface != nil
             || d.socketDomain != nil || d.maxConnections != -1 || d.protocolName != "mqtt"
-            || d.security.allowZeroLengthClientID != true
+            || d.security.allowZeroLengthClientID != true || d.tls.isConfigured
         if !localOnly && configured {
             var listener = d
             if defaultPortSource == nil { listener.port = 1883 }

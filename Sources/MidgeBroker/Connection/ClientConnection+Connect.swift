@@ -42,7 +42,20 @@ extension ClientConnection {
         case nil:
             break
         }
-        switch policy.security.authenticate(username: connect.username, password: connect.password) {
+        let verdict: SecurityPolicy.Verdict
+        if let source = policy.tlsUsername {
+            // As Mosquitto: the certificate's name replaces username and password (the password
+            // file is not consulted); no certificate, or no CN, is a bad user name or password.
+            if let name = transport.tlsClientIdentity?.username(source) {
+                username = name
+                verdict = .accepted
+            } else {
+                verdict = .badCredentials
+            }
+        } else {
+            verdict = policy.security.authenticate(username: connect.username, password: connect.password)
+        }
+        switch verdict {
         case .accepted:
             broker.connectionGuard.recordSuccess(address)
         case .badCredentials:

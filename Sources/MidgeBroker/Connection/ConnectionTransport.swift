@@ -16,4 +16,6 @@ public protocol ConnectionTransport: AnyObject {
     func flush()
     /// Flushes what was written, then closes.
     func close()
+    /// The client certificate's names on a TLS connection (TLSClientIdentity.swift; default nil).
+    var tlsClientIdentity: TLSClientIdentity? { get }
 }
