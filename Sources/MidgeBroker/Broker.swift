@@ -74,7 +74,9 @@ public final class Broker: @unchecked Sendable {
 
     /// Creates the protocol handler for a new network connection on `transport.eventLoop`.
     public func makeConnection(transport: ConnectionTransport, policy: ListenerPolicy) -> ClientConnection {
-        ClientConnection(broker: self, transport: transport, policy: policy, context: context(for: transport.eventLoop))
+        let connection = ClientConnection(broker: self, transport: transport, policy: policy, context: context(for: transport.eventLoop))
+        connection.startConnectTimer(seconds: configuration.connectTimeout)
+        return connection
     }
 
     // MARK: Sessions

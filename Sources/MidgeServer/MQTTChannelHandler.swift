@@ -1,5 +1,6 @@
 import MidgeBroker
 import NIOCore
+import NIOSSL
 
 /// The NIO end of one client connection: bytes in go to the engine's `ClientConnection`, bytes
 /// out come from it. Implements `ConnectionTransport`; everything runs on the channel's loop.
@@ -93,6 +94,14 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
         let channel = context.channel
         channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
         channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+    }
+
+    /// Closes the socket below any TLS handler: a handshake that never completed has no session to
+    /// shut down, and NIOSSL would otherwise wait for it.
+    func abort() {
+        guard let context else { return }
+        let below = try? context.pipeline.syncOperations.context(handlerType: NIOSSLServerHandler.self)
+        (below ?? context).close(promise: nil)
     }
 
     /// `host:port` of the peer; a Unix-socket client is named after the listener's path with

@@ -146,6 +146,14 @@ final class ConfigFileParserTests: XCTestCase {
         XCTAssertEqual(perListener.security.passwordFile, nil)
     }
 
+    func testConnectTimeoutDirective() throws {
+        XCTAssertEqual(try ConfigFileParser.parse("", fileName: "d.conf").connectTimeout, 15)
+        XCTAssertEqual(try ConfigFileParser.parse("connect_timeout 0\n", fileName: "d.conf").connectTimeout, 0)
+        XCTAssertEqual(try ConfigFileParser.parse("connect_timeout 30\n", fileName: "d.conf").connectTimeout, 30)
+        assertError("connect_timeout -1", line: 1, contains: "connect_timeout")
+        assertError("connect_timeout soon", line: 1, contains: "connect_timeout")
+    }
+
     func testBruteForceDirectives() throws {
         let defaults = try ConfigFileParser.parse("", fileName: "d.conf")
         XCTAssertEqual([defaults.authFailureLimit, defaults.authFailureWindow, defaults.authBanTime, defaults.connectionRateLimit], [10, 60, 60, 0])

@@ -27,7 +27,7 @@ final class TLSListenerTests: XCTestCase {
 
     /// A broker whose only listener (127.0.0.1, free port) speaks TLS with `tls`.
     private func makeBroker(_ adjust: (inout TLSSettings) -> Void = { _ in }, allowAnonymous: Bool = true,
-                            aclFile: String? = nil) throws -> TestBroker {
+                            aclFile: String? = nil, connectTimeout: Int = 15) throws -> TestBroker {
         var tls = TLSSettings()
         tls.certFile = certs.serverCert
         tls.keyFile = certs.serverKey
@@ -40,6 +40,7 @@ final class TLSListenerTests: XCTestCase {
             listener.tls = tls
             config.listeners = [listener]
             config.perListenerSettings = true
+            config.connectTimeout = connectTimeout
         })
     }
 
@@ -63,6 +64,22 @@ final class TLSListenerTests: XCTestCase {
         } catch {
             return "\(error)"
         }
+    }
+
+    // MARK: Stalled handshakes
+
+    func testSocketThatNeverStartsTheHandshakeIsClosedAfterTheConnectTimeout() async throws {
+        let broker = try makeBroker(connectTimeout: 1)
+        defer { broker.shutdown() }
+        let raw = try await broker.rawConnection() // plain TCP: no ClientHello is ever sent
+        let start = Date()
+        var closed = false
+        do { _ = try await raw.receive(timeout: .seconds(4)) } catch PacketConnection.Failure.closed { closed = true }
+        XCTAssertTrue(closed, "a TCP connection that never starts TLS must not be held forever")
+        XCTAssertLessThanOrEqual(Date().timeIntervalSince(start), 2.5)
+        let client = client(broker, id: "after-stall", trustingCA())
+        try await client.connect()
+        await client.disconnect()
     }
 
     // MARK: Server-authenticated TLS

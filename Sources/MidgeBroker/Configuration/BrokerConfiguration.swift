@@ -174,6 +174,9 @@ public struct BrokerConfiguration: Equatable, Sendable {
     /// Midge's `connection_rate_limit`: new connections per second accepted from one address
     /// (beyond it, v5 CONNACK 0x9F Connection rate exceeded); 0 = no limit (default).
     public var connectionRateLimit: Int
+    /// Midge's `connect_timeout`: seconds a new connection may take (TLS handshake included) to
+    /// send its CONNECT before it is closed; 0 = wait forever, as Mosquitto does. Default 15.
+    public var connectTimeout: Int
     /// Non-fatal diagnostics ("file:line: text"), e.g. deprecated or obsolete options that
     /// Mosquitto accepts with a notice or warning.
     public var warnings: [String]
@@ -208,6 +211,7 @@ public struct BrokerConfiguration: Equatable, Sendable {
         authFailureWindow = 60
         authBanTime = 60
         connectionRateLimit = 0
+        connectTimeout = 15
         warnings = []
     }
 

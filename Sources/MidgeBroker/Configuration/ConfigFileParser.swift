@@ -373,6 +373,8 @@ private struct MosquittoConfReader {
             config.authBanTime = try line.int(in: 1...86_400)
         case "connection_rate_limit":
             config.connectionRateLimit = try line.int(in: 0...1_000_000)
+        case "connect_timeout":
+            config.connectTimeout = try line.int(in: 0...86_400)
         case "check_retain_source":
             // Global, but Mosquitto counts it as a security option for per_listener_settings ordering.
             let value = try line.bool()

@@ -45,7 +45,8 @@ public final class ClientConnection {
     var keepAliveLowered = false
 
     private(set) var lastActivity = NIODeadline.now()
-    /// 1.5 × Keep Alive, or nil when the client has none; watched by the loop's `KeepAliveMonitor`.
+    /// Until CONNECT: `connect_timeout`; then 1.5 × Keep Alive, or nil when the client has none.
+    /// Watched by the loop's `KeepAliveMonitor`.
     private(set) var keepAliveTimeout: TimeAmount?
     /// This connection's index in its loop's `KeepAliveMonitor` (-1 when not watched).
     var keepAliveSlot = -1
@@ -307,8 +308,21 @@ public final class ClientConnection {
     /// Closes the connection when no packet arrives within 1.5 × Keep Alive [MQTT-3.1.2-22] [3.1.1:MQTT-3.1.2-24].
     /// The loop's `KeepAliveMonitor` checks `keepAliveExpired(at:)` a few times a second.
     func startKeepAlive(_ seconds: UInt16) {
-        guard seconds > 0 else { return }
+        guard seconds > 0 else {
+            keepAliveTimeout = nil
+            if keepAliveSlot >= 0 { context.keepAlive.unwatch(self) }
+            return
+        }
         keepAliveTimeout = .milliseconds(Int64(seconds) * 1500)
+        context.keepAlive.watch(self)
+    }
+
+    /// A connection that has not sent CONNECT within `seconds` of opening (a stalled TLS handshake,
+    /// an idle or slow-dripping socket) is closed, so idle sockets cannot pile up; 0 = no limit.
+    func startConnectTimer(seconds: Int) {
+        guard seconds > 0 else { return }
+        lastActivity = .now()
+        keepAliveTimeout = .seconds(Int64(seconds))
         context.keepAlive.watch(self)
     }
 
@@ -319,6 +333,13 @@ public final class ClientConnection {
 
     func keepAliveTimedOut() {
         guard state != .closed else { return }
+        guard state == .connected else {
+            // No CONNECT (or its attach) in time: nothing may be sent before CONNACK.
+            log.notice("Client connection from \(transport.remoteAddress) sent no CONNECT within connect_timeout, disconnecting.")
+            finish(publishWill: false)
+            transport.abort()
+            return
+        }
         close(reason: .keepAliveTimeout, log: "Client \(logName) has exceeded timeout, disconnecting.")
     }
 }

@@ -16,6 +16,13 @@ public protocol ConnectionTransport: AnyObject {
     func flush()
     /// Flushes what was written, then closes.
     func close()
+    /// Drops the connection at once, writing nothing more (not even a TLS close_notify): for a
+    /// socket that never became an MQTT connection. Defaults to `close()`.
+    func abort()
     /// The client certificate's names on a TLS connection (TLSClientIdentity.swift; default nil).
     var tlsClientIdentity: TLSClientIdentity? { get }
+}
+
+extension ConnectionTransport {
+    public func abort() { close() }
 }
