@@ -3,7 +3,8 @@
 # (Debian packages mosquitto + mosquitto-clients, tcpdump and openssl, chromium for the
 # headless-browser WebSocket test, the pip package paho-mqtt for the
 # `python3` on PATH), then `swift build` (debug: the `midge` binary the interop tests
-# start) and `swift test "$@"` (e.g. scripts/test.sh --filter Interop).
+# start) and `swift test "$@"` (e.g. scripts/test.sh --filter Interop); without arguments it
+# also runs scripts/conformance-coverage.py (matrix and test citations must agree).
 # Exit code: swift test's (or the failing setup/build step's).
 # Used as is by CI (.ci/run): CI=true, no stdin, root.
 set -euo pipefail
@@ -136,4 +137,13 @@ swift test "$@"
 rc=$?
 set -e
 say "swift test exited with $rc"
+
+# A full run also checks that docs/conformance.md's matrix and the tests' normative-id
+# citations agree, and prints the coverage count.
+if [ "$#" -eq 0 ]; then
+    say "conformance coverage (scripts/conformance-coverage.py)"
+    if ! python3 scripts/conformance-coverage.py && [ "$rc" -eq 0 ]; then
+        rc=1
+    fi
+fi
 exit "$rc"
