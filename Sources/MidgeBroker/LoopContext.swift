@@ -4,6 +4,10 @@ import NIOCore
 /// Per-event-loop state of the broker: the inbox other loops hand deliveries to (one `execute`
 /// per batch, not per message), and the connections written to during this loop tick, flushed
 /// once at its end.
+///
+/// The mutable state is confined to the loop (or guarded by `inboxLock`), so its stored
+/// properties opt out of Swift's dynamic exclusivity checks (`@exclusivity(unchecked)`): those
+/// cost a runtime call and a thread-local lookup per access on the per-message path.
 final class LoopContext: @unchecked Sendable {
     let index: Int
     let eventLoop: EventLoop
@@ -11,14 +15,21 @@ final class LoopContext: @unchecked Sendable {
 
     // Cross-thread inbox.
     private let inboxLock = NIOLock()
-    private var inbox: [Delivery] = []
-    private var drainScheduled = false
+    @exclusivity(unchecked) private var inbox: [Delivery] = []
+    @exclusivity(unchecked) private var drainScheduled = false
     // Loop-confined.
-    private var spare: [Delivery] = []
-    private var dirty: [ClientConnection] = []
-    private var flushScheduled = false
+    @exclusivity(unchecked) private var spare: [Delivery] = []
+    @exclusivity(unchecked) private var dirty: [ClientConnection] = []
+    @exclusivity(unchecked) private var spareDirty: [ClientConnection] = []
+    @exclusivity(unchecked) private var flushScheduled = false
+    /// Inside a batch (a network read or an inbox drain) that flushes at its end: writes made
+    /// now need no flush task of their own.
+    @exclusivity(unchecked) private var inBatch = false
     /// Scratch space the router reuses on this loop: deliveries bound for each loop.
-    var outgoing: [[Delivery]]
+    @exclusivity(unchecked) var outgoing: [[Delivery]]
+    @exclusivity(unchecked) private var matchScratch: [Delivery] = []
+    /// Subscription matches by topic, for this loop's publishers.
+    let routeCache = RouteCache()
     /// Keep alive of this loop's connections (one sweep, not a timer per connection).
     let keepAlive: KeepAliveMonitor
 
@@ -75,10 +86,37 @@ final class LoopContext: @unchecked Sendable {
             swap(&batch, &inbox)
             drainScheduled = false
         }
+        let outer = inBatch
+        inBatch = true
         for delivery in batch { broker.deliverOnLoop(delivery, context: self) }
+        inBatch = outer
         batch.removeAll(keepingCapacity: true)
         spare = batch
+        if !outer { flushDirty() }
+    }
+
+    /// A network read begins on this loop: its writes are flushed by `endBatch`, which the
+    /// transport calls when the read is complete (NIO's `channelReadComplete`), instead of by a
+    /// task queued per loop tick.
+    func beginBatch() { inBatch = true }
+
+    /// The read is complete (or failed): flush what it wrote.
+    func endBatch() {
+        guard inBatch else { return }
+        inBatch = false
         flushDirty()
+    }
+
+    /// The router's reusable list of matches on this loop (a nested use gets a fresh array).
+    func takeMatchScratch() -> [Delivery] {
+        var taken: [Delivery] = []
+        swap(&taken, &matchScratch)
+        return taken
+    }
+
+    func returnMatchScratch(_ matches: inout [Delivery]) {
+        matches.removeAll(keepingCapacity: true)
+        if matches.capacity <= 1024 { swap(&matches, &matchScratch) }
     }
 
     /// On this loop: remember that `connection` has unflushed writes; flush at the end of the tick.
@@ -86,7 +124,7 @@ final class LoopContext: @unchecked Sendable {
         guard !connection.needsFlush else { return }
         connection.needsFlush = true
         dirty.append(connection)
-        if !flushScheduled {
+        if !flushScheduled && !inBatch {
             flushScheduled = true
             eventLoop.execute { self.flushDirty() }
         }
@@ -95,11 +133,14 @@ final class LoopContext: @unchecked Sendable {
     func flushDirty() {
         flushScheduled = false
         guard !dirty.isEmpty else { return }
-        let connections = dirty
-        dirty.removeAll(keepingCapacity: true)
+        // Swap with the spare list (no copy or allocation); a flush can mark connections dirty again.
+        var connections = spareDirty
+        swap(&connections, &dirty)
         for connection in connections {
             connection.needsFlush = false
             connection.transport.flush()
         }
+        connections.removeAll(keepingCapacity: true)
+        spareDirty = connections
     }
 }
