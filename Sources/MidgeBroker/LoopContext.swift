@@ -119,7 +119,8 @@ final class LoopContext: @unchecked Sendable {
         if matches.capacity <= 1024 { swap(&matches, &matchScratch) }
     }
 
-    /// On this loop: remember that `connection` has unflushed writes; flush at the end of the tick.
+    /// On this loop: remember that `connection` has unflushed writes; they are flushed at the end
+    /// of the current batch, or else by a task at the end of the tick.
     func markDirty(_ connection: ClientConnection) {
         guard !connection.needsFlush else { return }
         connection.needsFlush = true
