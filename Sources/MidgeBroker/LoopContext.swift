@@ -22,9 +22,11 @@ final class LoopContext: @unchecked Sendable {
     @exclusivity(unchecked) private var dirty: [ClientConnection] = []
     @exclusivity(unchecked) private var spareDirty: [ClientConnection] = []
     @exclusivity(unchecked) private var flushScheduled = false
-    /// Inside a batch (a network read or an inbox drain) that flushes at its end: writes made
-    /// now need no flush task of their own.
-    @exclusivity(unchecked) private var inBatch = false
+    /// The connection whose network read is being handled: its own writes (acknowledgements) are
+    /// flushed when the read completes, without a flush task.
+    @exclusivity(unchecked) private var reading: ClientConnection?
+    /// Inside an inbox drain, which flushes everything at its end.
+    @exclusivity(unchecked) private var draining = false
     /// Scratch space the router reuses on this loop: deliveries bound for each loop.
     @exclusivity(unchecked) var outgoing: [[Delivery]]
     @exclusivity(unchecked) private var matchScratch: [Delivery] = []
@@ -86,25 +88,27 @@ final class LoopContext: @unchecked Sendable {
             swap(&batch, &inbox)
             drainScheduled = false
         }
-        let outer = inBatch
-        inBatch = true
+        let outer = draining
+        draining = true
         for delivery in batch { broker.deliverOnLoop(delivery, context: self) }
-        inBatch = outer
+        draining = outer
         batch.removeAll(keepingCapacity: true)
         spare = batch
         if !outer { flushDirty() }
     }
 
-    /// A network read begins on this loop: its writes are flushed by `endBatch`, which the
-    /// transport calls when the read is complete (NIO's `channelReadComplete`), instead of by a
-    /// task queued per loop tick.
-    func beginBatch() { inBatch = true }
+    /// A network read of `connection` begins on this loop. Its writes to `connection` itself are
+    /// flushed by `endRead` (NIO's `channelReadComplete`) instead of a flush task; writes to other
+    /// connections (deliveries) still wait for the flush task at the end of the loop tick, so
+    /// that a subscriber fed by many publishers gets one flush per tick, not one per publisher read.
+    func beginRead(_ connection: ClientConnection) { reading = connection }
 
-    /// The read is complete (or failed): flush what it wrote.
-    func endBatch() {
-        guard inBatch else { return }
-        inBatch = false
-        flushDirty()
+    /// The read is complete (or failed). When nothing but the read connection was written (no
+    /// flush task pending), flushes it now.
+    func endRead(_ connection: ClientConnection) {
+        guard reading === connection else { return }
+        reading = nil
+        if !flushScheduled { flushDirty() }
     }
 
     /// The router's reusable list of matches on this loop (a nested use gets a fresh array).
@@ -120,12 +124,12 @@ final class LoopContext: @unchecked Sendable {
     }
 
     /// On this loop: remember that `connection` has unflushed writes; they are flushed at the end
-    /// of the current batch, or else by a task at the end of the tick.
+    /// of its own read or of the current drain, or else by a task at the end of the tick.
     func markDirty(_ connection: ClientConnection) {
         guard !connection.needsFlush else { return }
         connection.needsFlush = true
         dirty.append(connection)
-        if !flushScheduled && !inBatch {
+        if !flushScheduled && !draining && reading !== connection {
             flushScheduled = true
             eventLoop.execute { self.flushDirty() }
         }

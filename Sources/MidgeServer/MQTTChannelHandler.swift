@@ -37,8 +37,7 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let connection else { return }
-        // One flush per read batch of this channel (at channelReadComplete), for every
-        // connection of this loop that the batch wrote to.
+        // What the read writes back to this connection is flushed at channelReadComplete.
         connection.readStarted()
         connection.receive(unwrapInboundIn(data))
     }

@@ -91,12 +91,12 @@ public final class ClientConnection {
         }
     }
 
-    /// A network read starts (the transport then calls `readComplete` when it is done): the
-    /// writes it causes on this loop are flushed once, at `readComplete`.
-    public func readStarted() { context.beginBatch() }
+    /// A network read starts (the transport then calls `readComplete` when it is done): what it
+    /// writes back to this connection is flushed at `readComplete`, without a flush task.
+    public func readStarted() { context.beginRead(self) }
 
-    /// The read that `readStarted` began is complete, or failed: flushes this loop's writes.
-    public func readComplete() { context.endBatch() }
+    /// The read that `readStarted` began is complete, or failed.
+    public func readComplete() { context.endRead(self) }
 
     /// The network connection closed (by the peer, an error, or us).
     public func transportClosed() {
