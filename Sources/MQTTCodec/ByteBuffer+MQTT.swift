@@ -104,6 +104,20 @@ extension ByteBuffer {
     /// Writes a UTF-8 Encoded String (two-byte length prefix).
     @discardableResult
     public mutating func writeMQTTString(_ string: String) -> Int {
+        // Fast path (native contiguous UTF-8): length prefix and bytes in one write.
+        var string = string
+        let written: Int? = string.withUTF8 { utf8 in
+            guard utf8.count <= 0xFFFF else { return nil }
+            return writeWithUnsafeMutableBytes(minimumWritableBytes: utf8.count + 2) { target in
+                target[0] = UInt8(truncatingIfNeeded: utf8.count >> 8)
+                target[1] = UInt8(truncatingIfNeeded: utf8.count)
+                if let base = utf8.baseAddress, utf8.count > 0 {
+                    UnsafeMutableRawBufferPointer(rebasing: target[2...]).copyMemory(from: UnsafeRawBufferPointer(start: base, count: utf8.count))
+                }
+                return utf8.count + 2
+            }
+        }
+        if let written { return written }
         let lengthIndex = writerIndex
         writeInteger(UInt16(0))
         let count = writeString(string)

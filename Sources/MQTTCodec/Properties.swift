@@ -80,40 +80,230 @@ public enum PropertyIdentifier: UInt8, Sendable, CaseIterable {
 
 /// The v5 properties of a packet, typed (spec 2.2.2). Absent properties are nil / empty.
 public struct Properties: Equatable, Sendable {
-    public var payloadFormatIndicator: UInt8?
-    public var messageExpiryInterval: UInt32?
-    public var contentType: String?
-    public var responseTopic: String?
-    public var correlationData: ByteBuffer?
-    /// Several on a PUBLISH sent by the server; at most one on SUBSCRIBE.
-    public var subscriptionIdentifiers: [Int] = []
-    public var sessionExpiryInterval: UInt32?
-    public var assignedClientIdentifier: String?
-    public var serverKeepAlive: UInt16?
-    public var authenticationMethod: String?
-    public var authenticationData: ByteBuffer?
-    public var requestProblemInformation: UInt8?
-    public var willDelayInterval: UInt32?
-    public var requestResponseInformation: UInt8?
-    public var responseInformation: String?
-    public var serverReference: String?
-    public var reasonString: String?
-    public var receiveMaximum: UInt16?
-    public var topicAliasMaximum: UInt16?
-    public var topicAlias: UInt16?
-    public var maximumQoS: UInt8?
-    public var retainAvailable: UInt8?
-    public var userProperties: [UserProperty] = []
-    public var maximumPacketSize: UInt32?
-    public var wildcardSubscriptionAvailable: UInt8?
-    public var subscriptionIdentifierAvailable: UInt8?
-    public var sharedSubscriptionAvailable: UInt8?
+    /// The fields, behind one reference: a packet's properties are copied several times on the
+    /// way from the decoder to each subscriber, and a copy of this struct is then one retain
+    /// instead of a copy of ~250 bytes with a retain per string, buffer and array (copy on write:
+    /// a shared storage is copied before it is changed).
+    final class Storage: @unchecked Sendable {
+        @exclusivity(unchecked) var payloadFormatIndicator: UInt8?
+        @exclusivity(unchecked) var messageExpiryInterval: UInt32?
+        @exclusivity(unchecked) var contentType: String?
+        @exclusivity(unchecked) var responseTopic: String?
+        @exclusivity(unchecked) var correlationData: ByteBuffer?
+        @exclusivity(unchecked) var subscriptionIdentifiers: [Int] = []
+        @exclusivity(unchecked) var sessionExpiryInterval: UInt32?
+        @exclusivity(unchecked) var assignedClientIdentifier: String?
+        @exclusivity(unchecked) var serverKeepAlive: UInt16?
+        @exclusivity(unchecked) var authenticationMethod: String?
+        @exclusivity(unchecked) var authenticationData: ByteBuffer?
+        @exclusivity(unchecked) var requestProblemInformation: UInt8?
+        @exclusivity(unchecked) var willDelayInterval: UInt32?
+        @exclusivity(unchecked) var requestResponseInformation: UInt8?
+        @exclusivity(unchecked) var responseInformation: String?
+        @exclusivity(unchecked) var serverReference: String?
+        @exclusivity(unchecked) var reasonString: String?
+        @exclusivity(unchecked) var receiveMaximum: UInt16?
+        @exclusivity(unchecked) var topicAliasMaximum: UInt16?
+        @exclusivity(unchecked) var topicAlias: UInt16?
+        @exclusivity(unchecked) var maximumQoS: UInt8?
+        @exclusivity(unchecked) var retainAvailable: UInt8?
+        @exclusivity(unchecked) var userProperties: [UserProperty] = []
+        @exclusivity(unchecked) var maximumPacketSize: UInt32?
+        @exclusivity(unchecked) var wildcardSubscriptionAvailable: UInt8?
+        @exclusivity(unchecked) var subscriptionIdentifierAvailable: UInt8?
+        @exclusivity(unchecked) var sharedSubscriptionAvailable: UInt8?
 
-    public init() {}
+        init() {}
+
+        func copy() -> Storage {
+            let copy = Storage()
+            copy.payloadFormatIndicator = payloadFormatIndicator
+            copy.messageExpiryInterval = messageExpiryInterval
+            copy.contentType = contentType
+            copy.responseTopic = responseTopic
+            copy.correlationData = correlationData
+            copy.subscriptionIdentifiers = subscriptionIdentifiers
+            copy.sessionExpiryInterval = sessionExpiryInterval
+            copy.assignedClientIdentifier = assignedClientIdentifier
+            copy.serverKeepAlive = serverKeepAlive
+            copy.authenticationMethod = authenticationMethod
+            copy.authenticationData = authenticationData
+            copy.requestProblemInformation = requestProblemInformation
+            copy.willDelayInterval = willDelayInterval
+            copy.requestResponseInformation = requestResponseInformation
+            copy.responseInformation = responseInformation
+            copy.serverReference = serverReference
+            copy.reasonString = reasonString
+            copy.receiveMaximum = receiveMaximum
+            copy.topicAliasMaximum = topicAliasMaximum
+            copy.topicAlias = topicAlias
+            copy.maximumQoS = maximumQoS
+            copy.retainAvailable = retainAvailable
+            copy.userProperties = userProperties
+            copy.maximumPacketSize = maximumPacketSize
+            copy.wildcardSubscriptionAvailable = wildcardSubscriptionAvailable
+            copy.subscriptionIdentifierAvailable = subscriptionIdentifierAvailable
+            copy.sharedSubscriptionAvailable = sharedSubscriptionAvailable
+            return copy
+        }
+
+        static func == (lhs: Storage, rhs: Storage) -> Bool {
+            lhs === rhs || (lhs.payloadFormatIndicator == rhs.payloadFormatIndicator
+                && lhs.messageExpiryInterval == rhs.messageExpiryInterval
+                && lhs.contentType == rhs.contentType
+                && lhs.responseTopic == rhs.responseTopic
+                && lhs.correlationData == rhs.correlationData
+                && lhs.subscriptionIdentifiers == rhs.subscriptionIdentifiers
+                && lhs.sessionExpiryInterval == rhs.sessionExpiryInterval
+                && lhs.assignedClientIdentifier == rhs.assignedClientIdentifier
+                && lhs.serverKeepAlive == rhs.serverKeepAlive
+                && lhs.authenticationMethod == rhs.authenticationMethod
+                && lhs.authenticationData == rhs.authenticationData
+                && lhs.requestProblemInformation == rhs.requestProblemInformation
+                && lhs.willDelayInterval == rhs.willDelayInterval
+                && lhs.requestResponseInformation == rhs.requestResponseInformation
+                && lhs.responseInformation == rhs.responseInformation
+                && lhs.serverReference == rhs.serverReference
+                && lhs.reasonString == rhs.reasonString
+                && lhs.receiveMaximum == rhs.receiveMaximum
+                && lhs.topicAliasMaximum == rhs.topicAliasMaximum
+                && lhs.topicAlias == rhs.topicAlias
+                && lhs.maximumQoS == rhs.maximumQoS
+                && lhs.retainAvailable == rhs.retainAvailable
+                && lhs.userProperties == rhs.userProperties
+                && lhs.maximumPacketSize == rhs.maximumPacketSize
+                && lhs.wildcardSubscriptionAvailable == rhs.wildcardSubscriptionAvailable
+                && lhs.subscriptionIdentifierAvailable == rhs.subscriptionIdentifierAvailable
+                && lhs.sharedSubscriptionAvailable == rhs.sharedSubscriptionAvailable)
+        }
+    }
+
+    /// Shared by every `Properties()` until one is changed.
+    private static let emptyStorage = Storage()
+    private var storage: Storage
+
+    @inline(__always)
+    private mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+    }
+
+    public var payloadFormatIndicator: UInt8? {
+        get { storage.payloadFormatIndicator }
+        _modify { makeUnique(); yield &storage.payloadFormatIndicator }
+    }
+    public var messageExpiryInterval: UInt32? {
+        get { storage.messageExpiryInterval }
+        _modify { makeUnique(); yield &storage.messageExpiryInterval }
+    }
+    public var contentType: String? {
+        get { storage.contentType }
+        _modify { makeUnique(); yield &storage.contentType }
+    }
+    public var responseTopic: String? {
+        get { storage.responseTopic }
+        _modify { makeUnique(); yield &storage.responseTopic }
+    }
+    public var correlationData: ByteBuffer? {
+        get { storage.correlationData }
+        _modify { makeUnique(); yield &storage.correlationData }
+    }
+    /// Several on a PUBLISH sent by the server; at most one on SUBSCRIBE.
+    public var subscriptionIdentifiers: [Int] {
+        get { storage.subscriptionIdentifiers }
+        _modify { makeUnique(); yield &storage.subscriptionIdentifiers }
+    }
+    public var sessionExpiryInterval: UInt32? {
+        get { storage.sessionExpiryInterval }
+        _modify { makeUnique(); yield &storage.sessionExpiryInterval }
+    }
+    public var assignedClientIdentifier: String? {
+        get { storage.assignedClientIdentifier }
+        _modify { makeUnique(); yield &storage.assignedClientIdentifier }
+    }
+    public var serverKeepAlive: UInt16? {
+        get { storage.serverKeepAlive }
+        _modify { makeUnique(); yield &storage.serverKeepAlive }
+    }
+    public var authenticationMethod: String? {
+        get { storage.authenticationMethod }
+        _modify { makeUnique(); yield &storage.authenticationMethod }
+    }
+    public var authenticationData: ByteBuffer? {
+        get { storage.authenticationData }
+        _modify { makeUnique(); yield &storage.authenticationData }
+    }
+    public var requestProblemInformation: UInt8? {
+        get { storage.requestProblemInformation }
+        _modify { makeUnique(); yield &storage.requestProblemInformation }
+    }
+    public var willDelayInterval: UInt32? {
+        get { storage.willDelayInterval }
+        _modify { makeUnique(); yield &storage.willDelayInterval }
+    }
+    public var requestResponseInformation: UInt8? {
+        get { storage.requestResponseInformation }
+        _modify { makeUnique(); yield &storage.requestResponseInformation }
+    }
+    public var responseInformation: String? {
+        get { storage.responseInformation }
+        _modify { makeUnique(); yield &storage.responseInformation }
+    }
+    public var serverReference: String? {
+        get { storage.serverReference }
+        _modify { makeUnique(); yield &storage.serverReference }
+    }
+    public var reasonString: String? {
+        get { storage.reasonString }
+        _modify { makeUnique(); yield &storage.reasonString }
+    }
+    public var receiveMaximum: UInt16? {
+        get { storage.receiveMaximum }
+        _modify { makeUnique(); yield &storage.receiveMaximum }
+    }
+    public var topicAliasMaximum: UInt16? {
+        get { storage.topicAliasMaximum }
+        _modify { makeUnique(); yield &storage.topicAliasMaximum }
+    }
+    public var topicAlias: UInt16? {
+        get { storage.topicAlias }
+        _modify { makeUnique(); yield &storage.topicAlias }
+    }
+    public var maximumQoS: UInt8? {
+        get { storage.maximumQoS }
+        _modify { makeUnique(); yield &storage.maximumQoS }
+    }
+    public var retainAvailable: UInt8? {
+        get { storage.retainAvailable }
+        _modify { makeUnique(); yield &storage.retainAvailable }
+    }
+    public var userProperties: [UserProperty] {
+        get { storage.userProperties }
+        _modify { makeUnique(); yield &storage.userProperties }
+    }
+    public var maximumPacketSize: UInt32? {
+        get { storage.maximumPacketSize }
+        _modify { makeUnique(); yield &storage.maximumPacketSize }
+    }
+    public var wildcardSubscriptionAvailable: UInt8? {
+        get { storage.wildcardSubscriptionAvailable }
+        _modify { makeUnique(); yield &storage.wildcardSubscriptionAvailable }
+    }
+    public var subscriptionIdentifierAvailable: UInt8? {
+        get { storage.subscriptionIdentifierAvailable }
+        _modify { makeUnique(); yield &storage.subscriptionIdentifierAvailable }
+    }
+    public var sharedSubscriptionAvailable: UInt8? {
+        get { storage.sharedSubscriptionAvailable }
+        _modify { makeUnique(); yield &storage.sharedSubscriptionAvailable }
+    }
+
+    public init() { storage = Self.emptyStorage }
 
     public static let none = Properties()
 
-    public var isEmpty: Bool { self == Properties.none }
+    public static func == (lhs: Properties, rhs: Properties) -> Bool { lhs.storage == rhs.storage }
+
+    public var isEmpty: Bool { storage === Self.emptyStorage || self == Properties.none }
 
     // MARK: Decoding
 

@@ -198,8 +198,10 @@ public final class Broker: @unchecked Sendable {
     /// [MQTT-3.3.4-3]; Midge sends one copy, see docs/conformance.md), one member per shared
     /// group. Retains it first when flagged. Returns the number of sessions it was routed to.
     @discardableResult
-    func publish(_ message: Message, from publisher: Session?, context: LoopContext) -> Int {
-        var matches: [Delivery] = []
+    func publish(_ message: Message, from publisher: Session?, context: LoopContext, routeMemo: RouteMemo? = nil) -> Int {
+        // The loop's scratch array (no allocation per message); handed back emptied at the end.
+        var matches = context.takeMatchScratch()
+        defer { context.returnMatchScratch(&matches) }
         let upgrade = configuration.upgradeOutgoingQoS
         func add(_ subscription: Subscription) {
             let options = subscription.options
@@ -212,9 +214,10 @@ public final class Broker: @unchecked Sendable {
             if let identifier = subscription.identifier { ids.append(identifier) }
             matches.append(Delivery(session: subscription.session, message: message, qos: qos, retain: retainFlag, subscriptionIDs: ids))
         }
-        let sources = subscriptions.forEachMatch(topic: message.topic, { add($0) }, shared: { group in
-            if let member = group.pick() { add(member) }
-        })
+        let found = context.routeCache.matches(topic: message.topic, in: subscriptions, memo: routeMemo)
+        for subscription in found.subscriptions { add(subscription) }
+        for group in found.groups { if let member = group.pick() { add(member) } }
+        let sources = found.sources
         if sources > 1 && matches.count > 1 { matches = Self.mergePerSession(matches) }
 
         if matches.count > 1 {

@@ -4,6 +4,10 @@ import NIOCore
 /// Per-event-loop state of the broker: the inbox other loops hand deliveries to (one `execute`
 /// per batch, not per message), and the connections written to during this loop tick, flushed
 /// once at its end.
+///
+/// The mutable state is confined to the loop (or guarded by `inboxLock`), so its stored
+/// properties opt out of Swift's dynamic exclusivity checks (`@exclusivity(unchecked)`): those
+/// cost a runtime call and a thread-local lookup per access on the per-message path.
 final class LoopContext: @unchecked Sendable {
     let index: Int
     let eventLoop: EventLoop
@@ -11,14 +15,23 @@ final class LoopContext: @unchecked Sendable {
 
     // Cross-thread inbox.
     private let inboxLock = NIOLock()
-    private var inbox: [Delivery] = []
-    private var drainScheduled = false
+    @exclusivity(unchecked) private var inbox: [Delivery] = []
+    @exclusivity(unchecked) private var drainScheduled = false
     // Loop-confined.
-    private var spare: [Delivery] = []
-    private var dirty: [ClientConnection] = []
-    private var flushScheduled = false
+    @exclusivity(unchecked) private var spare: [Delivery] = []
+    @exclusivity(unchecked) private var dirty: [ClientConnection] = []
+    @exclusivity(unchecked) private var spareDirty: [ClientConnection] = []
+    @exclusivity(unchecked) private var flushScheduled = false
+    /// The connection whose network read is being handled: its own writes (acknowledgements) are
+    /// flushed when the read completes, without a flush task.
+    @exclusivity(unchecked) private var reading: ClientConnection?
+    /// Inside an inbox drain, which flushes everything at its end.
+    @exclusivity(unchecked) private var draining = false
     /// Scratch space the router reuses on this loop: deliveries bound for each loop.
-    var outgoing: [[Delivery]]
+    @exclusivity(unchecked) var outgoing: [[Delivery]]
+    @exclusivity(unchecked) private var matchScratch: [Delivery] = []
+    /// Subscription matches by topic, for this loop's publishers.
+    let routeCache = RouteCache()
     /// Keep alive of this loop's connections (one sweep, not a timer per connection).
     let keepAlive: KeepAliveMonitor
 
@@ -75,18 +88,48 @@ final class LoopContext: @unchecked Sendable {
             swap(&batch, &inbox)
             drainScheduled = false
         }
+        let outer = draining
+        draining = true
         for delivery in batch { broker.deliverOnLoop(delivery, context: self) }
+        draining = outer
         batch.removeAll(keepingCapacity: true)
         spare = batch
-        flushDirty()
+        if !outer { flushDirty() }
     }
 
-    /// On this loop: remember that `connection` has unflushed writes; flush at the end of the tick.
+    /// A network read of `connection` begins on this loop. Its writes to `connection` itself are
+    /// flushed by `endRead` (NIO's `channelReadComplete`) instead of a flush task; writes to other
+    /// connections (deliveries) still wait for the flush task at the end of the loop tick, so
+    /// that a subscriber fed by many publishers gets one flush per tick, not one per publisher read.
+    func beginRead(_ connection: ClientConnection) { reading = connection }
+
+    /// The read is complete (or failed). When nothing but the read connection was written (no
+    /// flush task pending), flushes it now.
+    func endRead(_ connection: ClientConnection) {
+        guard reading === connection else { return }
+        reading = nil
+        if !flushScheduled { flushDirty() }
+    }
+
+    /// The router's reusable list of matches on this loop (a nested use gets a fresh array).
+    func takeMatchScratch() -> [Delivery] {
+        var taken: [Delivery] = []
+        swap(&taken, &matchScratch)
+        return taken
+    }
+
+    func returnMatchScratch(_ matches: inout [Delivery]) {
+        matches.removeAll(keepingCapacity: true)
+        if matches.capacity <= 1024 { swap(&matches, &matchScratch) }
+    }
+
+    /// On this loop: remember that `connection` has unflushed writes; they are flushed at the end
+    /// of its own read or of the current drain, or else by a task at the end of the tick.
     func markDirty(_ connection: ClientConnection) {
         guard !connection.needsFlush else { return }
         connection.needsFlush = true
         dirty.append(connection)
-        if !flushScheduled {
+        if !flushScheduled && !draining && reading !== connection {
             flushScheduled = true
             eventLoop.execute { self.flushDirty() }
         }
@@ -95,11 +138,14 @@ final class LoopContext: @unchecked Sendable {
     func flushDirty() {
         flushScheduled = false
         guard !dirty.isEmpty else { return }
-        let connections = dirty
-        dirty.removeAll(keepingCapacity: true)
+        // Swap with the spare list (no copy or allocation); a flush can mark connections dirty again.
+        var connections = spareDirty
+        swap(&connections, &dirty)
         for connection in connections {
             connection.needsFlush = false
             connection.transport.flush()
         }
+        connections.removeAll(keepingCapacity: true)
+        spareDirty = connections
     }
 }

@@ -3,7 +3,8 @@ import NIOCore
 import NIOSSL
 
 /// The NIO end of one client connection: bytes in go to the engine's `ClientConnection`, bytes
-/// out come from it. Implements `ConnectionTransport`; everything runs on the channel's loop.
+/// out come from it. Implements `ConnectionTransport`; everything runs on the channel's loop
+/// (hence no dynamic exclusivity checks on its stored properties).
 final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -11,11 +12,11 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
     private let broker: Broker
     private let policy: ListenerPolicy
     private let onClose: () -> Void
-    private var context: ChannelHandlerContext?
-    private var connection: ClientConnection?
-    private(set) var remoteAddress = "unknown"
+    @exclusivity(unchecked) private var context: ChannelHandlerContext?
+    @exclusivity(unchecked) private var connection: ClientConnection?
+    @exclusivity(unchecked) private(set) var remoteAddress = "unknown"
     let eventLoop: EventLoop
-    var allocator: ByteBufferAllocator
+    @exclusivity(unchecked) var allocator: ByteBufferAllocator
 
     init(broker: Broker, policy: ListenerPolicy, eventLoop: EventLoop, allocator: ByteBufferAllocator, onClose: @escaping () -> Void) {
         self.broker = broker
@@ -47,10 +48,20 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        connection?.receive(unwrapInboundIn(data))
+        guard let connection else { return }
+        // What the read writes back to this connection is flushed at channelReadComplete.
+        connection.readStarted()
+        connection.receive(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        connection?.readComplete()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // A read cut short by the close gets no channelReadComplete: flush its writes here.
+        connection?.readComplete()
         connection?.transportClosed()
         connection = nil
         self.context = nil
@@ -64,6 +75,8 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A read error comes instead of channelReadComplete.
+        connection?.readComplete()
         if let connection, !connection.clientID.isEmpty {
             broker.log.notice("Socket error on client \(connection.clientID), disconnecting.")
         }

@@ -44,8 +44,8 @@ final class RetainedStoreTests: XCTestCase {
         let start = NIODeadline.now()
         let m = message("t", "p", expiry: 10, now: start)
         XCTAssertEqual(m.remainingExpiry(at: start + .milliseconds(2500)), 8)
-        var size = 0
+        var size = 0, included = false
         XCTAssertNil(m.header(version: .v5, qos: .atMostOnce, retain: false, dup: false, packetID: 0, subscriptionIDs: [],
-                              now: start + .seconds(11), allocator: .init(), packetSize: &size))
+                              now: start + .seconds(11), allocator: .init(), packetSize: &size, payloadIncluded: &included))
     }
 }

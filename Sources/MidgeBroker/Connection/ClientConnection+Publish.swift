@@ -62,7 +62,8 @@ extension ClientConnection {
         } else {
             let message = Message(topic: topic, payload: packet.payload, qos: packet.qos, retain: packet.retain,
                                   properties: packet.properties, publisher: session.id, publisherClientID: clientID)
-            let routed = broker.publish(message, from: session, context: context)
+            if routeMemo == nil { routeMemo = RouteMemo() }
+            let routed = broker.publish(message, from: session, context: context, routeMemo: routeMemo)
             if routed == 0 { reason = .noMatchingSubscribers }
         }
 
@@ -71,11 +72,11 @@ extension ClientConnection {
             break
         case .atLeastOnce:
             log.debug("Sending PUBACK to \(clientID) (m\(packet.packetID), rc\(reason.rawValue))")
-            sendAck(.puback(PubAckPacket(packetID: packet.packetID, reasonCode: reason)))
+            sendFlowAck(0x40, packetID: packet.packetID, reason: reason)
         case .exactlyOnce:
             if reason.isSuccess { session.inboundQoS2.insert(packet.packetID) }
             log.debug("Sending PUBREC to \(clientID) (m\(packet.packetID), rc\(reason.rawValue))")
-            sendAck(.pubrec(PubAckPacket(packetID: packet.packetID, reasonCode: reason)))
+            sendFlowAck(0x50, packetID: packet.packetID, reason: reason)
         }
     }
 
@@ -103,7 +104,7 @@ extension ClientConnection {
         }
         session.inflight[ack.packetID]?.stage = .awaitingPubComp
         log.debug("Sending PUBREL to \(clientID) (m\(ack.packetID))")
-        sendAck(.pubrel(PubAckPacket(packetID: ack.packetID)))
+        sendFlowAck(0x62, packetID: ack.packetID)
     }
 
     func handlePubRel(_ ack: PubAckPacket) {
@@ -111,7 +112,7 @@ extension ClientConnection {
         log.debug("Received PUBREL from \(clientID) (Mid: \(ack.packetID))")
         let known = session.inboundQoS2.remove(ack.packetID) != nil
         log.debug("Sending PUBCOMP to \(clientID) (m\(ack.packetID))")
-        sendAck(.pubcomp(PubAckPacket(packetID: ack.packetID, reasonCode: known ? .success : .packetIdentifierNotFound)))
+        sendFlowAck(0x70, packetID: ack.packetID, reason: known ? .success : .packetIdentifierNotFound)
     }
 
     func handlePubComp(_ ack: PubAckPacket) {

@@ -3,6 +3,9 @@ import NIOCore
 
 /// The MQTT protocol state machine of one network connection: decodes bytes, enforces the
 /// spec's rules, drives the session, writes responses. Lives on its transport's event loop.
+///
+/// Its state is confined to that loop, so its stored properties opt out of Swift's dynamic
+/// exclusivity checks (`@exclusivity(unchecked)`, a runtime call per access on the hot path).
 public final class ClientConnection {
     enum State { case awaitingConnect, attaching, connected, closed }
 
@@ -13,43 +16,45 @@ public final class ClientConnection {
     var log: BrokerLog { broker.log }
     var configuration: BrokerConfiguration { broker.configuration }
 
-    var state: State = .awaitingConnect
-    var stream: PacketStreamDecoder
-    var needsFlush = false
+    @exclusivity(unchecked) var state: State = .awaitingConnect
+    @exclusivity(unchecked) var stream: PacketStreamDecoder
+    @exclusivity(unchecked) var needsFlush = false
+    /// This client's last published topic and its matches (made at its first PUBLISH).
+    @exclusivity(unchecked) var routeMemo: RouteMemo?
 
     // Set by CONNECT.
-    public internal(set) var clientID = ""
-    var username: String?
-    var version: ProtocolVersion = .v3_1_1
-    var session: Session?
-    var pendingPackets: [MQTTPacket] = []
-    var will: Message?
-    var willDelay: UInt32 = 0
-    var cleanStart = true
-    var keepAlive: UInt16 = 0
-    var connectSessionExpiry: UInt32 = 0
+    @exclusivity(unchecked) public internal(set) var clientID = ""
+    @exclusivity(unchecked) var username: String?
+    @exclusivity(unchecked) var version: ProtocolVersion = .v3_1_1
+    @exclusivity(unchecked) var session: Session?
+    @exclusivity(unchecked) var pendingPackets: [MQTTPacket] = []
+    @exclusivity(unchecked) var will: Message?
+    @exclusivity(unchecked) var willDelay: UInt32 = 0
+    @exclusivity(unchecked) var cleanStart = true
+    @exclusivity(unchecked) var keepAlive: UInt16 = 0
+    @exclusivity(unchecked) var connectSessionExpiry: UInt32 = 0
     /// Outbound QoS 1/2 window: the client's Receive Maximum (v5) or max_inflight_messages (v3).
-    var outboundWindow = 65535
+    @exclusivity(unchecked) var outboundWindow = 65535
     /// The client's Maximum Packet Size (v5), or unlimited.
-    var clientMaximumPacketSize = Int.max
-    var requestProblemInformation = true
-    var topicAliases: [UInt16: String] = [:]
+    @exclusivity(unchecked) var clientMaximumPacketSize = Int.max
+    @exclusivity(unchecked) var requestProblemInformation = true
+    @exclusivity(unchecked) var topicAliases: [UInt16: String] = [:]
     /// The client's Topic Alias Maximum (v5): how many aliases we may use towards it.
-    var clientTopicAliasMaximum: UInt16 = 0
+    @exclusivity(unchecked) var clientTopicAliasMaximum: UInt16 = 0
     /// Aliases this connection assigned to topics it sends (they last as long as the connection [MQTT-3.3.2-7]).
-    var outboundAliases: [ExactText: UInt16] = [:]
-    var receivedDisconnect = false
+    @exclusivity(unchecked) var outboundAliases: [ExactText: UInt16] = [:]
+    @exclusivity(unchecked) var receivedDisconnect = false
     /// v5: the client id was assigned by us / the keep alive lowered to max_keepalive
     /// (both go into CONNACK, built at attach).
-    var clientIDAssigned = false
-    var keepAliveLowered = false
+    @exclusivity(unchecked) var clientIDAssigned = false
+    @exclusivity(unchecked) var keepAliveLowered = false
 
-    private(set) var lastActivity = NIODeadline.now()
+    @exclusivity(unchecked) private(set) var lastActivity = NIODeadline.now()
     /// Until CONNECT: `connect_timeout`; then 1.5 × Keep Alive, or nil when the client has none.
     /// Watched by the loop's `KeepAliveMonitor`.
-    private(set) var keepAliveTimeout: TimeAmount?
+    @exclusivity(unchecked) private(set) var keepAliveTimeout: TimeAmount?
     /// This connection's index in its loop's `KeepAliveMonitor` (-1 when not watched).
-    var keepAliveSlot = -1
+    @exclusivity(unchecked) var keepAliveSlot = -1
 
     var isAttached: Bool { state == .connected }
 
@@ -86,6 +91,13 @@ public final class ClientConnection {
             close(reason: .unspecifiedError, log: "Client \(logName) disconnected due to an internal error.")
         }
     }
+
+    /// A network read starts (the transport then calls `readComplete` when it is done): what it
+    /// writes back to this connection is flushed at `readComplete`, without a flush task.
+    public func readStarted() { context.beginRead(self) }
+
+    /// The read that `readStarted` began is complete, or failed.
+    public func readComplete() { context.endRead(self) }
 
     /// The network connection closed (by the peer, an error, or us).
     public func transportClosed() {
@@ -189,6 +201,21 @@ public final class ClientConnection {
         write(buffer)
     }
 
+    /// PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) without properties, as the
+    /// broker sends them: four or five bytes written directly, not through `PacketEncoder`. The
+    /// reason code is left out when it is Success (v5, spec 3.4.2.1) and always in v3.
+    func sendFlowAck(_ first: UInt8, packetID: UInt16, reason: ReasonCode = .success) {
+        guard state != .closed else { return }
+        var buffer = transport.allocator.buffer(capacity: 5)
+        if version != .v5 || reason == .success {
+            buffer.writeInteger(UInt32(first) << 24 | 2 << 16 | UInt32(packetID))
+        } else {
+            buffer.writeInteger(UInt32(first) << 24 | 3 << 16 | UInt32(packetID))
+            buffer.writeInteger(reason.rawValue)
+        }
+        write(buffer)
+    }
+
     private static func strippingProperties(_ packet: MQTTPacket) -> MQTTPacket {
         switch packet {
         case .puback(var ack): ack.properties = .none; return .puback(ack)
@@ -209,6 +236,11 @@ public final class ClientConnection {
         context.markDirty(self)
     }
 
+    /// Payloads up to this size are copied behind the PUBLISH header into one buffer (cheaper
+    /// than a second write through the pipeline and a second iovec); larger ones are written as
+    /// the shared slice, without a copy.
+    static let inlinePayloadLimit = 512
+
     /// Writes one PUBLISH for `delivery`. Returns false when it was not sent: expired, or larger
     /// than the client's Maximum Packet Size (then dropped for this client [MQTT-3.1.2-25]).
     @discardableResult
@@ -216,6 +248,7 @@ public final class ClientConnection {
         guard state == .connected else { return false }
         let message = delivery.message
         var size = 0
+        var payloadIncluded = false
         var alias: (alias: UInt16, sendTopic: Bool)?
         if clientTopicAliasMaximum > 0 {
             if let known = outboundAliases[ExactText(message.topic)] {
@@ -227,8 +260,10 @@ public final class ClientConnection {
         }
         guard let header = message.header(version: version, qos: delivery.qos, retain: delivery.retain, dup: dup,
                                           packetID: packetID, subscriptionIDs: version == .v5 ? delivery.subscriptionIDs : [],
-                                          topicAlias: alias, applyExpiry: applyExpiry, now: .now(), allocator: transport.allocator,
-                                          packetSize: &size) else {
+                                          topicAlias: alias, applyExpiry: applyExpiry,
+                                          now: message.expiresAt == nil ? .uptimeNanoseconds(0) : .now(), allocator: transport.allocator,
+                                          packetSize: &size, inlinePayloadUpTo: Self.inlinePayloadLimit,
+                                          payloadIncluded: &payloadIncluded) else {
             return false
         }
         if size > clientMaximumPacketSize {
@@ -240,7 +275,7 @@ public final class ClientConnection {
         }
         if let alias, alias.sendTopic { outboundAliases[ExactText(message.topic)] = alias.alias }
         transport.write(header)
-        if message.payload.readableBytes > 0 { transport.write(message.payload) }
+        if !payloadIncluded && message.payload.readableBytes > 0 { transport.write(message.payload) }
         context.markDirty(self)
         return true
     }

@@ -21,8 +21,9 @@ public final class Message: @unchecked Sendable {
     public let publisher: ObjectIdentifier?
     public let publisherClientID: String
 
-    private(set) var sharedHeaderV3: ByteBuffer?
-    private(set) var sharedHeaderV5: ByteBuffer?
+    /// Set before the message is shared with other threads, read-only after (no exclusivity checks).
+    @exclusivity(unchecked) private(set) var sharedHeaderV3: ByteBuffer?
+    @exclusivity(unchecked) private(set) var sharedHeaderV5: ByteBuffer?
 
     /// A message received now: its expiry deadline comes from the Message Expiry Interval property.
     public convenience init(topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties = .none,
@@ -39,8 +40,9 @@ public final class Message: @unchecked Sendable {
         self.qos = qos
         self.retain = retain
         var forwarded = properties
-        forwarded.topicAlias = nil
-        forwarded.subscriptionIdentifiers = []
+        // Changed only when set: a change copies the (shared) property storage.
+        if forwarded.topicAlias != nil { forwarded.topicAlias = nil }
+        if !forwarded.subscriptionIdentifiers.isEmpty { forwarded.subscriptionIdentifiers = [] }
         self.properties = forwarded
         self.expiresAt = expiresAt
         self.publisher = publisher
@@ -97,9 +99,14 @@ public final class Message: @unchecked Sendable {
     /// then goes out as what is left of it, at least 0.
     /// With `topicAlias`, the Topic Alias property is sent, and the topic name only when
     /// `sendTopic` (the first use of the alias on a connection, spec 3.3.2.3.4).
+    /// With `inlinePayloadUpTo` > 0, a header encoded for this delivery (not a shared one) also
+    /// carries a payload of at most that many bytes (`payloadIncluded` is then set): one buffer,
+    /// one write through the channel pipeline instead of two.
     func header(version: ProtocolVersion, qos: QoS, retain: Bool, dup: Bool, packetID: UInt16, subscriptionIDs: [Int],
                 topicAlias: (alias: UInt16, sendTopic: Bool)? = nil, applyExpiry: Bool = true,
-                now: NIODeadline, allocator: ByteBufferAllocator, packetSize: inout Int) -> ByteBuffer? {
+                now: NIODeadline, allocator: ByteBufferAllocator, packetSize: inout Int,
+                inlinePayloadUpTo inlineLimit: Int = 0, payloadIncluded: inout Bool) -> ByteBuffer? {
+        payloadIncluded = false
         if qos == .atMostOnce && !retain && subscriptionIDs.isEmpty && topicAlias == nil {
             if let shared = version == .v5 ? sharedHeaderV5 : sharedHeaderV3 {
                 packetSize = shared.readableBytes + payload.readableBytes
@@ -113,16 +120,24 @@ public final class Message: @unchecked Sendable {
                 if remaining == 0 && applyExpiry { return nil }
                 props.messageExpiryInterval = remaining
             }
-            props.subscriptionIdentifiers = subscriptionIDs
-            props.topicAlias = topicAlias?.alias
+            // `properties` has neither (see init); set only what this delivery adds, as a change
+            // copies the shared property storage.
+            if !subscriptionIDs.isEmpty { props.subscriptionIdentifiers = subscriptionIDs }
+            if let alias = topicAlias?.alias { props.topicAlias = alias }
             outgoing = props
         } else if applyExpiry && isExpired(at: now) {
             return nil
         }
-        var buffer = allocator.buffer(capacity: topic.utf8.count + 16 + (outgoing?.encodedLength ?? 0))
+        let inline = payload.readableBytes <= inlineLimit
+        var buffer = allocator.buffer(capacity: topic.utf8.count + 16 + (outgoing?.encodedLength ?? 0)
+                                          + (inline ? payload.readableBytes : 0))
         writeHeader(into: &buffer, version: version, qos: qos, retain: retain, dup: dup, packetID: packetID, properties: outgoing,
                     omitTopic: topicAlias.map { !$0.sendTopic } ?? false)
         packetSize = buffer.readableBytes + payload.readableBytes
+        if inline {
+            buffer.writeImmutableBuffer(payload)
+            payloadIncluded = true
+        }
         return buffer
     }
 

@@ -16,15 +16,17 @@ public struct Subscription: Sendable {
 /// Read on every PUBLISH, from every event loop, under a read lock; written under the write lock
 /// only by SUBSCRIBE, UNSUBSCRIBE and session end.
 public final class SubscriptionTree: @unchecked Sendable {
+    /// Read under the tree's read lock, written under its write lock: no dynamic exclusivity
+    /// checks needed (`@exclusivity(unchecked)`).
     final class Node {
         /// Keyed by the level's bytes: no normalisation [MQTT-4.7.3-4].
-        var children: [ExactText: Node] = [:]
-        var plus: Node?
-        var hash: Node?
-        var subscribers: [Subscription] = []
+        @exclusivity(unchecked) var children: [ExactText: Node] = [:]
+        @exclusivity(unchecked) var plus: Node?
+        @exclusivity(unchecked) var hash: Node?
+        @exclusivity(unchecked) var subscribers: [Subscription] = []
         /// Position of each session's subscription in `subscribers`.
-        var index: [ObjectIdentifier: Int] = [:]
-        var shared: [ExactText: SharedGroup] = [:]
+        @exclusivity(unchecked) var index: [ObjectIdentifier: Int] = [:]
+        @exclusivity(unchecked) var shared: [ExactText: SharedGroup] = [:]
 
         var isEmpty: Bool { subscribers.isEmpty && shared.isEmpty && children.isEmpty && plus == nil && hash == nil }
 
@@ -92,6 +94,27 @@ public final class SubscriptionTree: @unchecked Sendable {
 
     private let lock = ReadWriteLock()
     private let root = Node()
+    /// Bumped (under the write lock, after the change) by every subscribe and unsubscribe: a
+    /// match result computed at an older generation may be stale (see `RouteCache`).
+    private let generationCounter = ManagedAtomic<Int>(0)
+
+    /// The current generation; read it before computing matches that are to be cached.
+    public var generation: Int { generationCounter.load(ordering: .acquiring) }
+
+    /// Everything one topic matches: plain subscriptions, shared groups (a member is picked per
+    /// message), and the number of sources as `forEachMatch` counts them.
+    public struct Matches {
+        public var subscriptions: [Subscription] = []
+        public var groups: [SharedGroup] = []
+        public var sources = 0
+    }
+
+    /// What `topic` matches now, collected (for caching).
+    public func matches(topic: String) -> Matches {
+        var result = Matches()
+        result.sources = forEachMatch(topic: topic, { result.subscriptions.append($0) }, shared: { result.groups.append($0) })
+        return result
+    }
 
     public init() {}
 
@@ -102,6 +125,7 @@ public final class SubscriptionTree: @unchecked Sendable {
         let shared = Topic.parseShared(subscription.filter)
         let filter = shared?.filter ?? subscription.filter
         return lock.withWriteLock {
+            defer { generationCounter.wrappingIncrement(ordering: .releasing) }
             var node = root
             for level in Topic.levels(filter) {
                 node = node.child(level, create: true)!
@@ -125,6 +149,7 @@ public final class SubscriptionTree: @unchecked Sendable {
         let plain = shared?.filter ?? filter
         let levels = Topic.levels(plain)
         return lock.withWriteLock {
+            defer { generationCounter.wrappingIncrement(ordering: .releasing) }
             var path: [(Node, Substring)] = []
             var node = root
             for level in levels {

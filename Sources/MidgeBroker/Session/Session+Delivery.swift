@@ -90,7 +90,7 @@ extension Session {
             }
             if pendingResends > 0 { return }
         }
-        let now = NIODeadline.now()
+        var now: NIODeadline?  // read once, and only when a queued message has an expiry
         while let next = queue.first {
             if !connection.transport.isWritable { break }
             if next.qos != .atMostOnce && !hasWindow(for: next, connection: connection) { break }
@@ -98,7 +98,11 @@ extension Session {
             queuedBytes -= next.message.payload.readableBytes
             if next.qos == .atMostOnce { queuedQoS0 -= 1 }
             // Expired messages are dropped from the queue [MQTT-3.3.2-5].
-            if next.message.isExpired(at: now) { continue }
+            if next.message.expiresAt != nil {
+                let current = now ?? .now()
+                now = current
+                if next.message.isExpired(at: current) { continue }
+            }
             if next.qos == .atMostOnce {
                 connection.sendPublish(next, packetID: 0, dup: false)
             } else {

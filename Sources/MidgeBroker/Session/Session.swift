@@ -32,7 +32,8 @@ struct InflightMessage {
 ///
 /// Owned by one event loop at a time (`loopIndex`): the loop of its current connection, or of its
 /// last one while offline. All mutable state is touched only on that loop; other threads read
-/// only `loopIndex` and `isOnline` (atomics) to route messages here.
+/// only `loopIndex` and `isOnline` (atomics) to route messages here. Being loop-confined, the
+/// stored properties opt out of Swift's dynamic exclusivity checks (`@exclusivity(unchecked)`).
 public final class Session: @unchecked Sendable {
     public let clientID: String
     public var id: ObjectIdentifier { ObjectIdentifier(self) }
@@ -43,33 +44,33 @@ public final class Session: @unchecked Sendable {
     public var isOnline: Bool { onlineAtomic.load(ordering: .relaxed) }
 
     // Everything below: only on the owning loop.
-    public internal(set) var protocolVersion: ProtocolVersion = .v3_1_1
+    @exclusivity(unchecked) public internal(set) var protocolVersion: ProtocolVersion = .v3_1_1
     /// Filter → subscription, as the client made them.
     /// By filter, compared byte for byte [MQTT-4.7.3-4].
-    public internal(set) var subscriptions: [ExactText: Subscription] = [:]
-    var inflight: OrderedDictionary<UInt16, InflightMessage> = [:]
-    var inflightBytes = 0
+    @exclusivity(unchecked) public internal(set) var subscriptions: [ExactText: Subscription] = [:]
+    @exclusivity(unchecked) var inflight: OrderedDictionary<UInt16, InflightMessage> = [:]
+    @exclusivity(unchecked) var inflightBytes = 0
     /// How many inflight entries wait to be resent (they do not count against the window).
-    var pendingResends = 0
-    var queue: Deque<Delivery> = []
-    var queuedBytes = 0
-    var queuedQoS0 = 0
+    @exclusivity(unchecked) var pendingResends = 0
+    @exclusivity(unchecked) var queue: Deque<Delivery> = []
+    @exclusivity(unchecked) var queuedBytes = 0
+    @exclusivity(unchecked) var queuedQoS0 = 0
     /// Packet ids of inbound QoS 2 messages received but not yet released (PUBREL) [MQTT-4.3.3-10]:
     /// a repeated PUBLISH with one of these ids is acknowledged but not routed again.
-    var inboundQoS2: Set<UInt16> = []
-    private var nextPacketID: UInt16 = 1
+    @exclusivity(unchecked) var inboundQoS2: Set<UInt16> = []
+    @exclusivity(unchecked) private var nextPacketID: UInt16 = 1
     /// Seconds; 0 = ends with the connection, UInt32.max = never.
-    var expiryInterval: UInt32 = 0
-    var expiryTask: Scheduled<Void>?
-    var pendingWill: Message?
-    var willTask: Scheduled<Void>?
-    weak var connection: ClientConnection?
-    var isEnded = false
+    @exclusivity(unchecked) var expiryInterval: UInt32 = 0
+    @exclusivity(unchecked) var expiryTask: Scheduled<Void>?
+    @exclusivity(unchecked) var pendingWill: Message?
+    @exclusivity(unchecked) var willTask: Scheduled<Void>?
+    @exclusivity(unchecked) weak var connection: ClientConnection?
+    @exclusivity(unchecked) var isEnded = false
     /// Who the client authenticated as, and the rules that apply to it (read access is checked
     /// on every delivery, cached per topic).
-    var username: String?
-    var security: SecurityPolicy?
-    var access = AccessCache()
+    @exclusivity(unchecked) var username: String?
+    @exclusivity(unchecked) var security: SecurityPolicy?
+    @exclusivity(unchecked) var access = AccessCache()
 
     /// Whether the ACL lets this client do `operation` on `topic` (cached).
     func allows(_ operation: AccessControlList.Operation, _ topic: String) -> Bool {
