@@ -128,15 +128,18 @@ extension Session {
     func resume(via connection: ClientConnection) {
         pendingResends = 0
         var sent = 0
-        for index in inflight.values.indices {
-            if sent < connection.outboundWindow {
-                inflight.values[index].awaitingResend = false
+        let window = connection.outboundWindow
+        var held = 0
+        inflight.updateInOrder { entry in
+            if sent < window {
+                entry.awaitingResend = false
                 sent += 1
             } else {
-                inflight.values[index].awaitingResend = true
-                pendingResends += 1
+                entry.awaitingResend = true
+                held += 1
             }
         }
+        pendingResends = held
         for (packetID, entry) in inflight where !entry.awaitingResend {
             resend(packetID, entry, via: connection)
         }

@@ -48,7 +48,7 @@ public final class Session: @unchecked Sendable {
     /// Filter → subscription, as the client made them.
     /// By filter, compared byte for byte [MQTT-4.7.3-4].
     @exclusivity(unchecked) public internal(set) var subscriptions: [ExactText: Subscription] = [:]
-    @exclusivity(unchecked) var inflight: OrderedDictionary<UInt16, InflightMessage> = [:]
+    @exclusivity(unchecked) var inflight = InflightWindow()
     @exclusivity(unchecked) var inflightBytes = 0
     /// How many inflight entries wait to be resent (they do not count against the window).
     @exclusivity(unchecked) var pendingResends = 0
