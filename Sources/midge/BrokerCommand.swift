@@ -77,6 +77,20 @@ struct BrokerCommand: ParsableCommand {
         if configuration.listeners.isEmpty {
             log.notice("Starting in local only mode. Connections will only be possible from clients running on this machine.")
         }
+        // Signals first: a SIGTERM/SIGINT that arrives while the listeners open must still stop
+        // the broker cleanly (removing its unix sockets), and an early SIGHUP must not kill it.
+        let stop = DispatchSemaphore(value: 0)
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            sources.append(source)
+        }
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+
         let server: MidgeServer
         do {
             server = try MidgeServer(configuration: configuration, commandLinePorts: ports, log: log,
@@ -89,18 +103,7 @@ struct BrokerCommand: ParsableCommand {
         }
         log.notice("\(Self.versionString) running")
 
-        let stop = DispatchSemaphore(value: 0)
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            sources.append(source)
-        }
-        signal(SIGPIPE, SIG_IGN)
-        // SIGHUP reloads the password and ACL files, as in Mosquitto.
-        signal(SIGHUP, SIG_IGN)
+        // SIGHUP reloads the password and ACL files and the TLS certificates, as in Mosquitto.
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler {
             log.notice("Reloading config.")
