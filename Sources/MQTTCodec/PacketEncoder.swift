@@ -140,19 +140,25 @@ public enum PacketEncoder {
     }
 
     static func encodeAck(_ first: UInt8, _ ack: PubAckPacket, v5: Bool, into buffer: inout ByteBuffer) {
-        // v5: the reason code and properties may be omitted when Success and no properties (spec 3.4.2.1).
-        if !v5 || (ack.reasonCode == .success && ack.properties.isEmpty) {
-            writeFixedHeader(first, remaining: 2, into: &buffer)
-            buffer.writeInteger(ack.packetID)
-        } else if ack.properties.isEmpty {
-            writeFixedHeader(first, remaining: 3, into: &buffer)
-            buffer.writeInteger(ack.packetID)
-            buffer.writeInteger(ack.reasonCode.rawValue)
+        guard v5 && !ack.properties.isEmpty else {
+            encodeAck(first, packetID: ack.packetID, reason: ack.reasonCode, v5: v5, into: &buffer)
+            return
+        }
+        writeFixedHeader(first, remaining: 3 + ack.properties.encodedLengthWithPrefix, into: &buffer)
+        buffer.writeInteger(ack.packetID)
+        buffer.writeInteger(ack.reasonCode.rawValue)
+        ack.properties.write(to: &buffer)
+    }
+
+    /// PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) without properties, in one
+    /// or two integer writes (the broker's per-message acknowledgements). The reason code is left
+    /// out when it is Success in v5 (spec 3.4.2.1) and always in 3.1.1.
+    public static func encodeAck(_ first: UInt8, packetID: UInt16, reason: ReasonCode, v5: Bool, into buffer: inout ByteBuffer) {
+        if !v5 || reason == .success {
+            buffer.writeInteger(UInt32(first) << 24 | 2 << 16 | UInt32(packetID))
         } else {
-            writeFixedHeader(first, remaining: 3 + ack.properties.encodedLengthWithPrefix, into: &buffer)
-            buffer.writeInteger(ack.packetID)
-            buffer.writeInteger(ack.reasonCode.rawValue)
-            ack.properties.write(to: &buffer)
+            buffer.writeInteger(UInt32(first) << 24 | 3 << 16 | UInt32(packetID))
+            buffer.writeInteger(reason.rawValue)
         }
     }
 

@@ -202,17 +202,11 @@ public final class ClientConnection {
     }
 
     /// PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) without properties, as the
-    /// broker sends them: four or five bytes written directly, not through `PacketEncoder`. The
-    /// reason code is left out when it is Success (v5, spec 3.4.2.1) and always in v3.
+    /// broker sends them: four or five bytes, without building an `MQTTPacket`.
     func sendFlowAck(_ first: UInt8, packetID: UInt16, reason: ReasonCode = .success) {
         guard state != .closed else { return }
         var buffer = transport.allocator.buffer(capacity: 5)
-        if version != .v5 || reason == .success {
-            buffer.writeInteger(UInt32(first) << 24 | 2 << 16 | UInt32(packetID))
-        } else {
-            buffer.writeInteger(UInt32(first) << 24 | 3 << 16 | UInt32(packetID))
-            buffer.writeInteger(reason.rawValue)
-        }
+        PacketEncoder.encodeAck(first, packetID: packetID, reason: reason, v5: version == .v5, into: &buffer)
         write(buffer)
     }
 
