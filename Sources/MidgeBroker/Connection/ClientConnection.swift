@@ -298,7 +298,7 @@ public final class ClientConnection {
         guard state != .closed else { return }
         let wasAttached = state == .connected
         state = .closed
-        if keepAliveSlot >= 0 { context.keepAlive.unwatch(self) }
+        context.keepAlive.unwatch(self)
         // No stream.reset() here: this can run inside stream.decode's callback (a DISCONNECT);
         // receive() stops decoding once the state is closed, and the bytes go with the connection.
         guard wasAttached, let session else { return }
@@ -339,7 +339,7 @@ public final class ClientConnection {
     func startKeepAlive(_ seconds: UInt16) {
         guard seconds > 0 else {
             keepAliveTimeout = nil
-            if keepAliveSlot >= 0 { context.keepAlive.unwatch(self) }
+            context.keepAlive.unwatch(self)
             return
         }
         keepAliveTimeout = .milliseconds(Int64(seconds) * 1500)
