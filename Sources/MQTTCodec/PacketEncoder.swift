@@ -153,6 +153,7 @@ public enum PacketEncoder {
     /// PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70) without properties, in one
     /// or two integer writes (the broker's per-message acknowledgements). The reason code is left
     /// out when it is Success in v5 (spec 3.4.2.1) and always in 3.1.1.
+    @inlinable
     public static func encodeAck(_ first: UInt8, packetID: UInt16, reason: ReasonCode, v5: Bool, into buffer: inout ByteBuffer) {
         if !v5 || reason == .success {
             buffer.writeInteger(UInt32(first) << 24 | 2 << 16 | UInt32(packetID))
