@@ -34,8 +34,17 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
+        // Linux system calls Swift's Glibc module lacks (epoll, eventfd, accept4).
+        .target(name: "CMidgeEpoll"),
+        // Midge's own epoll event loops and listening sockets (NIO `EventLoop`s without channels).
+        .target(name: "MidgeReactor", dependencies: [
+            "CMidgeEpoll",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Atomics", package: "swift-atomics"),
+        ]),
         .target(name: "MidgeServer", dependencies: [
-            "MQTTCodec", "MidgeBroker",
+            "MQTTCodec", "MidgeBroker", "MidgeReactor",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -85,6 +94,11 @@ let package = Package(
         ]),
         .testTarget(name: "MQTTCodecTests", dependencies: [
             "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .testTarget(name: "MidgeReactorTests", dependencies: [
+            "MidgeReactor",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "MidgeBrokerTests", dependencies: [
             "MidgeBroker", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),

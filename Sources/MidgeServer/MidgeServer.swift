@@ -1,21 +1,35 @@
 import Atomics
 import Foundation
 import MidgeBroker
+#if os(Linux)
+import MidgeReactor
+#endif
 import NIOCore
 import NIOPosix
 import NIOSSL
 
 /// The broker on the network: one event-loop thread per core, one listening socket per
 /// resolved endpoint, the engine behind them.
+///
+/// Plain TCP listeners run on Midge's own epoll loops (`MidgeReactor`: a connection is a file
+/// descriptor and one small object); TLS, WebSocket and Unix-socket listeners run on SwiftNIO
+/// channels, on a second set of loops made only when such a listener exists (and for every
+/// listener where epoll is not available). The engine sees both sets as its event loops.
 public final class MidgeServer: @unchecked Sendable {
     public static let version = "0.1.0"
 
     public let configuration: BrokerConfiguration
     public let broker: Broker
-    public let group: MultiThreadedEventLoopGroup
-    private let ownsGroup: Bool
+    /// The loops of the SwiftNIO listeners (nil when there are none).
+    private let group: MultiThreadedEventLoopGroup?
     private let plans: [ListenerPlan]
     private var channels: [Channel] = []
+    #if os(Linux)
+    private let reactor: EpollEventLoopGroup?
+    private var reactorListeners: [ReactorListener] = []
+    #endif
+    /// Bound addresses in listener order (NIO channels' and reactor sockets').
+    private var bound: [SocketAddress] = []
     /// Paths of the Unix-domain sockets bound by `start()`, removed by `shutdown()`.
     private var unixSocketPaths: [String] = []
     private var connectionCounts: [ManagedAtomic<Int>] = []
@@ -24,24 +38,42 @@ public final class MidgeServer: @unchecked Sendable {
     ///   - commandLinePorts: ports from `-p` (loopback listeners).
     ///   - threads: event-loop threads; default one per core.
     public init(configuration: BrokerConfiguration, commandLinePorts: [Int] = [], log: BrokerLog,
-                threads: Int = System.coreCount, group: MultiThreadedEventLoopGroup? = nil) throws {
+                threads: Int = System.coreCount) throws {
         self.configuration = configuration
-        self.plans = try ListenerPlan.resolve(configuration: configuration, commandLinePorts: commandLinePorts)
-        if let group {
+        let plans = try ListenerPlan.resolve(configuration: configuration, commandLinePorts: commandLinePorts)
+        self.plans = plans
+        let threads = max(1, threads)
+        var loops: [EventLoop] = []
+        #if os(Linux)
+        let reactor = try EpollEventLoopGroup(numberOfThreads: threads)
+        self.reactor = reactor
+        loops += reactor.loops as [EventLoop]
+        let needsNIO = plans.contains { !Self.runsOnReactor($0) }
+        #else
+        let needsNIO = true
+        #endif
+        if needsNIO {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
             self.group = group
-            self.ownsGroup = false
+            loops += Array(group.makeIterator())
         } else {
-            self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
-            self.ownsGroup = true
+            self.group = nil
         }
-        let loops = Array(self.group.makeIterator())
         self.broker = Broker(configuration: configuration, eventLoops: loops, log: log)
         let listenerCount = (plans.map(\.listenerIndex).max() ?? -1) + 1
         self.connectionCounts = (0..<listenerCount).map { _ in ManagedAtomic(0) }
     }
 
     /// The bound addresses (for tests binding port 0).
-    public var boundAddresses: [SocketAddress] { channels.compactMap { $0.localAddress } }
+    public var boundAddresses: [SocketAddress] { bound }
+
+    /// Whether a listener is served by the epoll reactor (plain TCP on Linux) or by SwiftNIO.
+    static func runsOnReactor(_ plan: ListenerPlan) -> Bool {
+        #if os(Linux)
+        if case .tcp = plan.endpoint, plan.tls == nil, !plan.webSockets { return true }
+        #endif
+        return false
+    }
 
     /// The first bound TCP port.
     public var port: Int? { boundAddresses.compactMap { $0.port }.first }
@@ -55,7 +87,6 @@ public final class MidgeServer: @unchecked Sendable {
             if let tls = plan.tls, warnedTLS.insert(ObjectIdentifier(tls)).inserted {
                 for warning in tls.warnings { log.warning("Warning: \(warning)") }
             }
-            let bootstrap = makeBootstrap(plan)
             let channel: Channel
             switch plan.endpoint {
             case .tcp(let host, let port):
@@ -66,7 +97,16 @@ public final class MidgeServer: @unchecked Sendable {
                     log.info("Opening websockets listen socket on port \(port).")
                 }
                 do {
-                    channel = try bootstrap.bind(host: host, port: port).wait()
+                    #if os(Linux)
+                    if Self.runsOnReactor(plan), let reactor {
+                        let listener = try ReactorListener(host: host, port: port, plan: plan, broker: broker, group: reactor,
+                                                           counter: connectionCounts[plan.listenerIndex], acceptLoop: reactor.loops[0])
+                        reactorListeners.append(listener)
+                        bound.append(listener.socket.localAddress)
+                        continue
+                    }
+                    #endif
+                    channel = try makeBootstrap(plan).bind(host: host, port: port).wait()
                 } catch {
                     // ::1 or :: may not exist on a host without IPv6; Mosquitto carries on likewise.
                     if family == "ipv6", Self.isAddressUnavailable(error) {
@@ -78,7 +118,7 @@ public final class MidgeServer: @unchecked Sendable {
             case .unix(let path):
                 log.info("Opening unix listen socket on path \(path).")
                 do {
-                    channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+                    channel = try makeBootstrap(plan).bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
                     UnixSocketFile.grantGroupAccess(path)
                     unixSocketPaths.append(path)
                 } catch {
@@ -86,6 +126,7 @@ public final class MidgeServer: @unchecked Sendable {
                 }
             }
             channels.append(channel)
+            if let address = channel.localAddress { bound.append(address) }
         }
     }
 
@@ -93,7 +134,7 @@ public final class MidgeServer: @unchecked Sendable {
         let broker = self.broker
         let counter = connectionCounts[plan.listenerIndex]
         let limit = plan.maxConnections
-        var bootstrap = ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group!)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
@@ -169,10 +210,26 @@ public final class MidgeServer: @unchecked Sendable {
     public func shutdown() {
         for channel in channels { try? channel.close().wait() }
         channels.removeAll()
+        #if os(Linux)
+        if let reactor {
+            for listener in reactorListeners { listener.close() }
+            reactorListeners.removeAll()
+            // Close every connection on its loop (the engine sees each close, as with NIO's).
+            for loop in reactor.loops {
+                try? loop.submit {
+                    for source in loop.registeredSources { (source as? SocketConnection)?.closeNow() }
+                }.wait()
+            }
+        }
+        #endif
         // Like Mosquitto, remove the socket files we created.
         for path in unixSocketPaths { UnixSocketFile.remove(path) }
         unixSocketPaths.removeAll()
-        if ownsGroup { try? group.syncShutdownGracefully() }
+        try? group?.syncShutdownGracefully()
+        #if os(Linux)
+        try? reactor?.syncShutdownGracefully()
+        #endif
+        bound.removeAll()
     }
 
     private static func isAddressUnavailable(_ error: Error) -> Bool {

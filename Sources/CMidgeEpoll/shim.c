@@ -1,0 +1,9 @@
+#ifdef __linux__
+#define _GNU_SOURCE
+#include <sys/socket.h>
+#include "CMidgeEpoll.h"
+
+int midge_accept(int fd, struct sockaddr *address, socklen_t *length) {
+    return accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+#endif

@@ -1,0 +1,75 @@
+#if os(Linux)
+import Atomics
+import Glibc
+import MidgeBroker
+import MidgeReactor
+import NIOCore
+
+/// A plain TCP listener served by Midge's own epoll loops (`MidgeReactor`): accepts on one loop,
+/// enforces `max_connections`, and hands each socket round robin to a loop as a
+/// `SocketConnection`. TLS and WebSocket listeners stay on SwiftNIO channels.
+final class ReactorListener: @unchecked Sendable {
+    let broker: Broker
+    let policy: ListenerPolicy
+    private let group: EpollEventLoopGroup
+    private let counter: ManagedAtomic<Int>
+    private let limit: Int
+    private(set) var socket: SocketListener!
+
+    init(host: String, port: Int, plan: ListenerPlan, broker: Broker, group: EpollEventLoopGroup,
+         counter: ManagedAtomic<Int>, acceptLoop: EpollEventLoop) throws {
+        self.broker = broker
+        self.policy = plan.policy
+        self.group = group
+        self.counter = counter
+        self.limit = plan.maxConnections
+        // Let `::` and `0.0.0.0` share a port, as Mosquitto's two sockets do.
+        socket = try SocketListener(host: host, port: port, ipv6Only: true, loop: acceptLoop) { [unowned self] fd, peer in
+            self.accepted(fd, peer: peer)
+        }
+        socket.start()
+    }
+
+    private func accepted(_ fd: Int32, peer: String) {
+        // max_connections: refuse (close) beyond the listener's limit.
+        let count = counter.wrappingIncrementThenLoad(ordering: .relaxed)
+        if limit >= 0 && count > limit {
+            counter.wrappingDecrement(ordering: .relaxed)
+            broker.log.notice("Client connection from \(peer) denied: max_connections exceeded.")
+            Glibc.close(fd)
+            return
+        }
+        try? SocketListener.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        let loop = group.nextLoop()
+        if loop.inEventLoop {
+            attach(fd, peer: peer, loop: loop)
+        } else {
+            loop.execute { self.attach(fd, peer: peer, loop: loop) }
+        }
+    }
+
+    private func attach(_ fd: Int32, peer: String, loop: EpollEventLoop) {
+        let connection = SocketConnection(fd: fd, loop: loop, listener: self, remoteAddress: peer)
+        do {
+            try loop.register(connection, events: EpollEvent.input)
+        } catch {
+            Glibc.close(fd)
+            connectionClosed()
+            return
+        }
+        connection.start()
+    }
+
+    /// A connection of this listener closed.
+    func connectionClosed() {
+        counter.wrappingDecrement(ordering: .relaxed)
+    }
+
+    /// Stops accepting; returns once the socket is closed (connections handed to a loop before
+    /// that are already queued there).
+    func close() {
+        let socket = self.socket!
+        try? socket.loop.submit { socket.close() }.wait()
+    }
+}
+#endif
