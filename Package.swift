@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "midge",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "midge", targets: ["midge"]),
         .library(name: "MQTTCodec", targets: ["MQTTCodec"]),

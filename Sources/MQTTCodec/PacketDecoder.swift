@@ -9,11 +9,17 @@ public struct PacketDecoder: Sendable {
     public var protocolVersion: ProtocolVersion?
     /// Packets whose total size exceeds this are rejected with 0x95 from the fixed header alone,
     /// before their body is buffered. `Int.max` means no limit beyond the protocol's own.
-    public var maximumPacketSize: Int
+    /// (An MQTT packet is at most 268 435 460 bytes, so 32 bits hold every meaningful limit and
+    /// keep the decoder, which every connection carries, small.)
+    public var maximumPacketSize: Int {
+        get { maximumPacketSizeStorage == .max ? .max : Int(maximumPacketSizeStorage) }
+        set { maximumPacketSizeStorage = UInt32(clamping: newValue) }
+    }
+    private var maximumPacketSizeStorage: UInt32
 
     public init(protocolVersion: ProtocolVersion? = nil, maximumPacketSize: Int = .max) {
         self.protocolVersion = protocolVersion
-        self.maximumPacketSize = maximumPacketSize
+        self.maximumPacketSizeStorage = UInt32(clamping: maximumPacketSize)
     }
 
     /// Decodes the next complete packet from `buffer`, consuming its bytes. Returns nil (consuming

@@ -5,8 +5,9 @@ import NIOCore
 
 /// What a listener decides about the clients it accepts (from `allow_anonymous`,
 /// `allow_zero_length_clientid`, `auto_id_prefix`, per listener or global). Anonymous access is
-/// decided by `security`.
-public struct ListenerPolicy: Sendable {
+/// decided by `security`. A class: every connection keeps a reference to its listener's policy
+/// (one word, not a copy). Set up before the listener opens, read-only afterwards.
+public final class ListenerPolicy: @unchecked Sendable {
     public var port: Int
     public var allowZeroLengthClientID: Bool
     public var autoIDPrefix: String
@@ -47,7 +48,7 @@ public final class Broker: @unchecked Sendable {
     private let registryLock = NIOLock()
     /// By client identifier, compared byte for byte (two ids that are canonically equivalent
     /// Unicode are still two clients).
-    private var sessions: [ExactText: Session] = [:]
+    private var sessions = SessionTable()
     private var connectedCount = 0
 
     public init(configuration: BrokerConfiguration = .defaults, eventLoops: [EventLoop], log: BrokerLog = .silent()) {
@@ -84,7 +85,7 @@ public final class Broker: @unchecked Sendable {
     public var sessionCount: Int { registryLock.withLock { sessions.count } }
     public var connectedClientCount: Int { registryLock.withLock { connectedCount } }
 
-    public func session(clientID: String) -> Session? { registryLock.withLock { sessions[ExactText(clientID)] } }
+    public func session(clientID: String) -> Session? { registryLock.withLock { sessions[clientID] } }
 
     func noteConnected(_ delta: Int) { registryLock.withLock { connectedCount += delta } }
 
@@ -94,12 +95,12 @@ public final class Broker: @unchecked Sendable {
     func openSession(clientID: String, cleanStart: Bool, for connection: ClientConnection) {
         let loop = connection.context
         let (session, existing): (Session, Session?) = registryLock.withLock {
-            let existing = sessions[ExactText(clientID)]
+            let existing = sessions[clientID]
             if let existing, !cleanStart, !existing.isEnded {
                 return (existing, existing)
             }
             let fresh = Session(clientID: clientID, loopIndex: loop.index)
-            sessions[ExactText(clientID)] = fresh
+            sessions.insert(fresh)
             return (fresh, existing)
         }
         guard let existing else {
@@ -117,7 +118,7 @@ public final class Broker: @unchecked Sendable {
                 // expiry 0) [3.1.1:MQTT-3.1.2-6] [MQTT-3.1.2-23]: it ends now (will included) and Clean Start 0 finds none.
                 let fresh = Session(clientID: clientID, loopIndex: loop.index)
                 self.registryLock.withLock {
-                    if self.sessions[ExactText(clientID)] === existing { self.sessions[ExactText(clientID)] = fresh }
+                    if self.sessions[clientID] === existing { self.sessions.insert(fresh) }
                 }
                 self.endSession(existing)
                 loop.eventLoop.execute { connection.attach(fresh, sessionPresent: false) }
@@ -143,7 +144,7 @@ public final class Broker: @unchecked Sendable {
         session.willTask?.cancel()
         session.willTask = nil
         registryLock.withLock {
-            if sessions[ExactText(session.clientID)] === session { sessions[ExactText(session.clientID)] = nil }
+            sessions.remove(session)
         }
         for filter in session.subscriptions.keys { subscriptions.unsubscribe(session: session, filter: filter.string) }
         session.subscriptions.removeAll()

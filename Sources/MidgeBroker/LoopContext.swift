@@ -11,7 +11,8 @@ import NIOCore
 final class LoopContext: @unchecked Sendable {
     let index: Int
     let eventLoop: EventLoop
-    unowned let broker: Broker
+    /// The broker owns its loop contexts and outlives them.
+    unowned(unsafe) let broker: Broker
 
     // Cross-thread inbox.
     private let inboxLock = NIOLock()

@@ -19,7 +19,7 @@ public enum EpollEvent {
 open class EpollSource {
     public let fd: Int32
     /// Index in the loop's `sources` (-1 when not registered).
-    fileprivate var slot = -1
+    fileprivate var slot: Int32 = -1
 
     public init(fd: Int32) { self.fd = fd }
 
@@ -179,7 +179,7 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
         guard midge_epoll_ctl(epollFD, EPOLL_CTL_ADD, source.fd, events, pointer) == 0 else {
             throw IOError(errnoCode: errno, reason: "epoll_ctl(ADD)")
         }
-        source.slot = sources.count
+        source.slot = Int32(sources.count)
         sources.append(source)
     }
 
@@ -192,13 +192,13 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
 
     /// Stops watching `source` (call before closing its descriptor).
     public func deregister(_ source: EpollSource) {
-        let slot = source.slot
+        let slot = Int(source.slot)
         guard slot >= 0 else { return }
         _ = midge_epoll_ctl(epollFD, EPOLL_CTL_DEL, source.fd, 0, 0)
         let last = sources.removeLast()
         if slot < sources.count {
             sources[slot] = last
-            last.slot = slot
+            last.slot = Int32(slot)
         }
         source.slot = -1
         released.append(source)

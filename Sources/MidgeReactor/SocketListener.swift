@@ -108,6 +108,16 @@ public final class SocketListener: EpollSource {
         }
     }
 
+    /// `host:port` of a connected socket's peer ("unknown" when it has none).
+    public static func peerAddress(of fd: Int32) -> String {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        return result == 0 ? describe(storage) : "unknown"
+    }
+
     public static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws {
         var value = value
         guard setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) == 0 else {

@@ -56,7 +56,7 @@ public struct ListenerPlan: Sendable {
             let security = configuration.security(for: listener)
             let anonymous = security.allowAnonymous ?? false
             let tls = try listener.tls.isConfigured ? TLSListenerContext(settings: listener.tls, listenerSource: listener.source) : nil
-            var policy = ListenerPolicy(port: listener.port,
+            let policy = ListenerPolicy(port: listener.port,
                                         allowZeroLengthClientID: security.allowZeroLengthClientID,
                                         autoIDPrefix: security.autoIDPrefix, maxTopicAlias: listener.maxTopicAlias,
                                         security: try securityPolicy(security, allowAnonymous: anonymous,

@@ -42,14 +42,14 @@ final class ReactorListener: @unchecked Sendable {
         try? SocketListener.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         let loop = group.nextLoop()
         if loop.inEventLoop {
-            attach(fd, peer: peer, loop: loop)
+            attach(fd, loop: loop)
         } else {
-            loop.execute { self.attach(fd, peer: peer, loop: loop) }
+            loop.execute { self.attach(fd, loop: loop) }
         }
     }
 
-    private func attach(_ fd: Int32, peer: String, loop: EpollEventLoop) {
-        let connection = SocketConnection(fd: fd, loop: loop, listener: self, remoteAddress: peer)
+    private func attach(_ fd: Int32, loop: EpollEventLoop) {
+        let connection = SocketConnection(fd: fd, loop: loop, listener: self)
         do {
             try loop.register(connection, events: EpollEvent.input)
         } catch {

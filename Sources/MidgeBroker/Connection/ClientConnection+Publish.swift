@@ -18,13 +18,13 @@ extension ClientConnection {
                 return
             }
             if topic.isEmpty {
-                guard let known = topicAliases[alias] else {
+                guard let known = aliases?.inbound[alias] else {
                     protocolError("unknown topic alias \(alias)", reason: .topicAliasInvalid)
                     return
                 }
                 topic = known
             } else {
-                topicAliases[alias] = topic
+                aliasTables.inbound[alias] = topic
             }
         }
         if log.isEnabled(.debug) {

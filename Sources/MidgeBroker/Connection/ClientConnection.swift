@@ -9,57 +9,78 @@ import NIOCore
 public final class ClientConnection {
     enum State { case awaitingConnect, attaching, connected, closed }
 
-    let broker: Broker
+    // The stored properties are ordered by size so that an idle connection stays small (Swift
+    // lays them out in declaration order); narrow integers keep values that fit them.
     let transport: ConnectionTransport
     let policy: ListenerPolicy
     let context: LoopContext
+    var broker: Broker { context.broker }
     var log: BrokerLog { broker.log }
     var configuration: BrokerConfiguration { broker.configuration }
 
-    @exclusivity(unchecked) var state: State = .awaitingConnect
     @exclusivity(unchecked) var stream: PacketStreamDecoder
+    @exclusivity(unchecked) var state: State = .awaitingConnect
     @exclusivity(unchecked) var needsFlush = false
+    @exclusivity(unchecked) var version: ProtocolVersion = .v3_1_1
+    @exclusivity(unchecked) var cleanStart = true
+    @exclusivity(unchecked) var requestProblemInformation = true
+    @exclusivity(unchecked) var receivedDisconnect = false
     /// This client's last published topic and its matches (made at its first PUBLISH).
     @exclusivity(unchecked) var routeMemo: RouteMemo?
 
     // Set by CONNECT.
     @exclusivity(unchecked) public internal(set) var clientID = ""
     @exclusivity(unchecked) var username: String?
-    @exclusivity(unchecked) var version: ProtocolVersion = .v3_1_1
     @exclusivity(unchecked) var session: Session?
     @exclusivity(unchecked) var pendingPackets: [MQTTPacket] = []
     @exclusivity(unchecked) var will: Message?
-    @exclusivity(unchecked) var willDelay: UInt32 = 0
-    @exclusivity(unchecked) var cleanStart = true
-    @exclusivity(unchecked) var keepAlive: UInt16 = 0
-    @exclusivity(unchecked) var connectSessionExpiry: UInt32 = 0
+    /// v5 topic aliases both ways (made at the first alias: most clients use none).
+    @exclusivity(unchecked) var aliases: TopicAliasTables?
+    @exclusivity(unchecked) private(set) var lastActivity = NIODeadline.now()
     /// Outbound QoS 1/2 window: the client's Receive Maximum (v5) or max_inflight_messages (v3).
-    @exclusivity(unchecked) var outboundWindow = 65535
-    /// The client's Maximum Packet Size (v5), or unlimited.
-    @exclusivity(unchecked) var clientMaximumPacketSize = Int.max
-    @exclusivity(unchecked) var requestProblemInformation = true
-    @exclusivity(unchecked) var topicAliases: [UInt16: String] = [:]
+    @exclusivity(unchecked) private var outboundWindowStorage: Int32 = 65535
+    /// The client's Maximum Packet Size (v5); UInt32.max = unlimited.
+    @exclusivity(unchecked) private var clientMaximumPacketSizeStorage: UInt32 = .max
+    /// Milliseconds. Until CONNECT: `connect_timeout`; then 1.5 × Keep Alive (at most ~98 000 000);
+    /// 0 when the client has none. Watched by the loop's `KeepAliveMonitor`.
+    @exclusivity(unchecked) private var keepAliveTimeoutMilliseconds: UInt32 = 0
+    @exclusivity(unchecked) var willDelay: UInt32 = 0
+    @exclusivity(unchecked) var connectSessionExpiry: UInt32 = 0
+    /// This connection's index in its loop's `KeepAliveMonitor` (-1 when not watched).
+    @exclusivity(unchecked) var keepAliveSlot: Int32 = -1
+    @exclusivity(unchecked) var keepAlive: UInt16 = 0
     /// The client's Topic Alias Maximum (v5): how many aliases we may use towards it.
     @exclusivity(unchecked) var clientTopicAliasMaximum: UInt16 = 0
-    /// Aliases this connection assigned to topics it sends (they last as long as the connection [MQTT-3.3.2-7]).
-    @exclusivity(unchecked) var outboundAliases: [ExactText: UInt16] = [:]
-    @exclusivity(unchecked) var receivedDisconnect = false
     /// v5: the client id was assigned by us / the keep alive lowered to max_keepalive
     /// (both go into CONNACK, built at attach).
     @exclusivity(unchecked) var clientIDAssigned = false
     @exclusivity(unchecked) var keepAliveLowered = false
 
-    @exclusivity(unchecked) private(set) var lastActivity = NIODeadline.now()
-    /// Until CONNECT: `connect_timeout`; then 1.5 × Keep Alive, or nil when the client has none.
-    /// Watched by the loop's `KeepAliveMonitor`.
-    @exclusivity(unchecked) private(set) var keepAliveTimeout: TimeAmount?
-    /// This connection's index in its loop's `KeepAliveMonitor` (-1 when not watched).
-    @exclusivity(unchecked) var keepAliveSlot = -1
+    var outboundWindow: Int {
+        get { Int(outboundWindowStorage) }
+        set { outboundWindowStorage = Int32(clamping: newValue) }
+    }
+
+    var clientMaximumPacketSize: Int {
+        get { clientMaximumPacketSizeStorage == .max ? .max : Int(clientMaximumPacketSizeStorage) }
+        set { clientMaximumPacketSizeStorage = UInt32(clamping: newValue) }
+    }
+
+    private(set) var keepAliveTimeout: TimeAmount? {
+        get { keepAliveTimeoutMilliseconds == 0 ? nil : .milliseconds(Int64(keepAliveTimeoutMilliseconds)) }
+        set { keepAliveTimeoutMilliseconds = UInt32(clamping: (newValue?.nanoseconds ?? 0) / 1_000_000) }
+    }
+
+    var aliasTables: TopicAliasTables {
+        if let aliases { return aliases }
+        let tables = TopicAliasTables()
+        aliases = tables
+        return tables
+    }
 
     var isAttached: Bool { state == .connected }
 
     init(broker: Broker, transport: ConnectionTransport, policy: ListenerPolicy, context: LoopContext) {
-        self.broker = broker
         self.transport = transport
         self.policy = policy
         self.context = context
@@ -245,10 +266,10 @@ public final class ClientConnection {
         var payloadIncluded = false
         var alias: (alias: UInt16, sendTopic: Bool)?
         if clientTopicAliasMaximum > 0 {
-            if let known = outboundAliases[ExactText(message.topic)] {
+            if let known = aliases?.outbound[ExactText(message.topic)] {
                 alias = (known, false)
-            } else if outboundAliases.count < Int(clientTopicAliasMaximum) {
-                let next = UInt16(outboundAliases.count + 1)
+            } else if (aliases?.outbound.count ?? 0) < Int(clientTopicAliasMaximum) {
+                let next = UInt16((aliases?.outbound.count ?? 0) + 1)
                 alias = (next, true)
             }
         }
@@ -267,7 +288,7 @@ public final class ClientConnection {
         if log.isEnabled(.debug) {
             log.debug("Sending PUBLISH to \(clientID) (d\(dup ? 1 : 0), q\(delivery.qos.rawValue), r\(delivery.retain ? 1 : 0), m\(packetID), '\(message.topic)', ... (\(message.payload.readableBytes) bytes))")
         }
-        if let alias, alias.sendTopic { outboundAliases[ExactText(message.topic)] = alias.alias }
+        if let alias, alias.sendTopic { aliasTables.outbound[ExactText(message.topic)] = alias.alias }
         transport.write(header)
         if !payloadIncluded && message.payload.readableBytes > 0 { transport.write(message.payload) }
         context.markDirty(self)
@@ -371,4 +392,11 @@ public final class ClientConnection {
         }
         close(reason: .keepAliveTimeout, log: "Client \(logName) has exceeded timeout, disconnecting.")
     }
+}
+
+/// A v5 connection's topic aliases: the client's (alias → topic) and ours
+/// (topic → alias; they last as long as the connection [MQTT-3.3.2-7]).
+final class TopicAliasTables {
+    @exclusivity(unchecked) var inbound: [UInt16: String] = [:]
+    @exclusivity(unchecked) var outbound: [ExactText: UInt16] = [:]
 }

@@ -22,7 +22,7 @@ final class KeepAliveMonitor {
     /// Starts watching `connection` (its `keepAliveTimeout` is set). O(1).
     func watch(_ connection: ClientConnection) {
         guard connection.keepAliveSlot < 0 else { return }
-        connection.keepAliveSlot = watched.count
+        connection.keepAliveSlot = Int32(watched.count)
         watched.append(connection)
         if sweepTask == nil {
             let interval = Self.interval
@@ -34,12 +34,12 @@ final class KeepAliveMonitor {
 
     /// Stops watching `connection` (closed). O(1): the last watched connection takes its slot.
     func unwatch(_ connection: ClientConnection) {
-        let slot = connection.keepAliveSlot
+        let slot = Int(connection.keepAliveSlot)
         guard slot >= 0, slot < watched.count, watched[slot] === connection else { return }
         let last = watched.removeLast()
         if last !== connection {
             watched[slot] = last
-            last.keepAliveSlot = slot
+            last.keepAliveSlot = Int32(slot)
         }
         connection.keepAliveSlot = -1
         if watched.isEmpty {

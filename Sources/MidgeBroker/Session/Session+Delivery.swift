@@ -36,7 +36,7 @@ extension Session {
     }
 
     private func hasWindow(for delivery: Delivery, connection: ClientConnection) -> Bool {
-        if inflight.count - pendingResends >= connection.outboundWindow { return false }
+        if inflight.count - Int(pendingResends) >= connection.outboundWindow { return false }
         let byteLimit = connection.broker.configuration.maxInflightBytes
         if byteLimit > 0 && inflightBytes > 0 && inflightBytes + delivery.message.payload.readableBytes > byteLimit { return false }
         return true
@@ -81,7 +81,7 @@ extension Session {
             // Ids first: a resend that cannot be sent completes (removes) its entry.
             let waiting = inflight.filter { $0.value.awaitingResend }.map(\.key)
             for packetID in waiting {
-                guard inflight.count - pendingResends < connection.outboundWindow else { return }
+                guard inflight.count - Int(pendingResends) < connection.outboundWindow else { return }
                 guard var entry = inflight[packetID] else { continue }
                 entry.awaitingResend = false
                 inflight[packetID] = entry
@@ -139,7 +139,7 @@ extension Session {
                 held += 1
             }
         }
-        pendingResends = held
+        pendingResends = Int32(held)
         for (packetID, entry) in inflight where !entry.awaitingResend {
             resend(packetID, entry, via: connection)
         }

@@ -1,8 +1,8 @@
-import Atomics
 import DequeModule
 import MQTTCodec
 import NIOCore
 import OrderedCollections
+import Synchronization
 
 /// A message on its way to one session, as chosen by routing: the shared message plus what is
 /// particular to this subscriber (granted QoS, retain flag, subscription identifiers).
@@ -35,58 +35,113 @@ struct InflightMessage {
 /// only `loopIndex` and `isOnline` (atomics) to route messages here. Being loop-confined, the
 /// stored properties opt out of Swift's dynamic exclusivity checks (`@exclusivity(unchecked)`).
 public final class Session: @unchecked Sendable {
+    // The stored properties are ordered by size so that an idle client's session stays small
+    // (Swift lays them out in declaration order); read and written only on the owning loop,
+    // except the two atomics.
     public let clientID: String
     public var id: ObjectIdentifier { ObjectIdentifier(self) }
-    let loopIndexAtomic: ManagedAtomic<Int>
-    private let onlineAtomic = ManagedAtomic<Bool>(false)
+    /// The owning loop's index << 1 | 1 while a connection is attached. Written only by the
+    /// owning loop (so a plain store keeps the other half); read by every loop to route here.
+    private let ownerAndOnline: Atomic<Int>
 
-    public var loopIndex: Int { loopIndexAtomic.load(ordering: .acquiring) }
-    public var isOnline: Bool { onlineAtomic.load(ordering: .relaxed) }
+    public var loopIndex: Int { ownerAndOnline.load(ordering: .acquiring) >> 1 }
+    public var isOnline: Bool { ownerAndOnline.load(ordering: .relaxed) & 1 == 1 }
 
-    // Everything below: only on the owning loop.
-    @exclusivity(unchecked) public internal(set) var protocolVersion: ProtocolVersion = .v3_1_1
     /// Filter → subscription, as the client made them.
     /// By filter, compared byte for byte [MQTT-4.7.3-4].
     @exclusivity(unchecked) public internal(set) var subscriptions: [ExactText: Subscription] = [:]
     @exclusivity(unchecked) var inflight = InflightWindow()
     @exclusivity(unchecked) var inflightBytes = 0
-    /// How many inflight entries wait to be resent (they do not count against the window).
-    @exclusivity(unchecked) var pendingResends = 0
     @exclusivity(unchecked) var queue: Deque<Delivery> = []
     @exclusivity(unchecked) var queuedBytes = 0
-    @exclusivity(unchecked) var queuedQoS0 = 0
     /// Packet ids of inbound QoS 2 messages received but not yet released (PUBREL) [MQTT-4.3.3-10]:
     /// a repeated PUBLISH with one of these ids is acknowledged but not routed again.
     @exclusivity(unchecked) var inboundQoS2: Set<UInt16> = []
-    @exclusivity(unchecked) private var nextPacketID: UInt16 = 1
+    /// The current connection (strong: `ClientConnection.detach` clears it when the connection ends).
+    @exclusivity(unchecked) var connection: ClientConnection?
+    /// The rules that apply to the client (read access is checked on every delivery, cached per
+    /// topic) and who it authenticated as (kept out of line with the cache: made for a client with
+    /// a username or once an ACL applies).
+    @exclusivity(unchecked) var security: SecurityPolicy?
+    @exclusivity(unchecked) private var accessState: AccessState?
+    /// The expiry and will-delay timers and the delayed will of a disconnected session (allocated
+    /// when first needed: most sessions never have them).
+    @exclusivity(unchecked) private var offline: OfflineState?
     /// Seconds; 0 = ends with the connection, UInt32.max = never.
     @exclusivity(unchecked) var expiryInterval: UInt32 = 0
-    @exclusivity(unchecked) var expiryTask: Scheduled<Void>?
-    @exclusivity(unchecked) var pendingWill: Message?
-    @exclusivity(unchecked) var willTask: Scheduled<Void>?
-    @exclusivity(unchecked) weak var connection: ClientConnection?
+    /// How many inflight entries wait to be resent (they do not count against the window).
+    @exclusivity(unchecked) var pendingResends: Int32 = 0
+    @exclusivity(unchecked) var queuedQoS0: Int32 = 0
+    @exclusivity(unchecked) private var nextPacketID: UInt16 = 1
+    @exclusivity(unchecked) public internal(set) var protocolVersion: ProtocolVersion = .v3_1_1
     @exclusivity(unchecked) var isEnded = false
-    /// Who the client authenticated as, and the rules that apply to it (read access is checked
-    /// on every delivery, cached per topic).
-    @exclusivity(unchecked) var username: String?
-    @exclusivity(unchecked) var security: SecurityPolicy?
-    @exclusivity(unchecked) var access = AccessCache()
+
+    private final class OfflineState {
+        var expiryTask: Scheduled<Void>?
+        var willTask: Scheduled<Void>?
+        var pendingWill: Message?
+    }
+
+    private final class AccessState {
+        @exclusivity(unchecked) var username: String?
+        @exclusivity(unchecked) var cache = AccessCache()
+    }
+
+    var username: String? {
+        get { accessState?.username }
+        set {
+            if newValue == nil && accessState == nil { return }
+            if accessState == nil { accessState = AccessState() }
+            accessState!.username = newValue
+        }
+    }
+
+    private var offlineState: OfflineState {
+        if let offline { return offline }
+        let state = OfflineState()
+        offline = state
+        return state
+    }
+
+    var expiryTask: Scheduled<Void>? {
+        get { offline?.expiryTask }
+        set { if newValue != nil || offline != nil { offlineState.expiryTask = newValue } }
+    }
+
+    var willTask: Scheduled<Void>? {
+        get { offline?.willTask }
+        set { if newValue != nil || offline != nil { offlineState.willTask = newValue } }
+    }
+
+    var pendingWill: Message? {
+        get { offline?.pendingWill }
+        set { if newValue != nil || offline != nil { offlineState.pendingWill = newValue } }
+    }
 
     /// Whether the ACL lets this client do `operation` on `topic` (cached).
     func allows(_ operation: AccessControlList.Operation, _ topic: String) -> Bool {
         guard let security, security.hasACL else { return true }
-        return access.allows(operation, topic: topic, policy: security, clientID: clientID, username: username)
+        if accessState == nil { accessState = AccessState() }
+        let state = accessState!
+        return state.cache.allows(operation, topic: topic, policy: security, clientID: clientID, username: state.username)
     }
 
     init(clientID: String, loopIndex: Int) {
         self.clientID = clientID
-        self.loopIndexAtomic = ManagedAtomic(loopIndex)
+        self.ownerAndOnline = Atomic(loopIndex << 1)
     }
 
-    func setOnline(_ online: Bool) { onlineAtomic.store(online, ordering: .relaxed) }
+    /// On the owning loop.
+    func setOnline(_ online: Bool) {
+        let owner = ownerAndOnline.load(ordering: .relaxed) >> 1
+        ownerAndOnline.store(owner << 1 | (online ? 1 : 0), ordering: .releasing)
+    }
 
     /// Moves ownership to another loop; called on the current owner loop as its last act.
-    func move(toLoop index: Int) { loopIndexAtomic.store(index, ordering: .releasing) }
+    func move(toLoop index: Int) {
+        let online = ownerAndOnline.load(ordering: .relaxed) & 1
+        ownerAndOnline.store(index << 1 | online, ordering: .releasing)
+    }
 
     /// The next free packet identifier (1...65535, skipping ids still in flight) [MQTT-2.2.1-4].
     func allocatePacketID() -> UInt16? {
