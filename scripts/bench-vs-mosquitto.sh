@@ -65,6 +65,7 @@ SCENARIOS=(
     "p2p-q0-100k|p2p -P 100 -q 0 -s 16 -r 1000"
     "p2p-q1|p2p -P 100 -q 1 -s 16"
     "p2p-q1-10k|p2p -P 100 -q 1 -s 16 -r 100"
+    "p2p-q1-30k|p2p -P 100 -q 1 -s 16 -r 300"
     "fanin-share-q1|fanin -P 100 -S 5 -q 1 -s 16"
     "p2p-q2|p2p -P 10 -q 2 -s 16"
     "fanout-q0-1KiB-100k|fanout -P 1 -S 100 -q 0 -s 1024 -r 1000"

@@ -19,7 +19,7 @@ public enum EpollEvent {
 open class EpollSource {
     public let fd: Int32
     /// Index in the loop's `sources` (-1 when not registered).
-    fileprivate var slot: Int32 = -1
+    @exclusivity(unchecked) fileprivate var slot: Int32 = -1
 
     public init(fd: Int32) { self.fd = fd }
 
@@ -42,17 +42,18 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     /// `pthread_self()` of the loop thread (set before `init` returns).
-    private var threadID = pthread_t()
+    @exclusivity(unchecked) private var threadID = pthread_t()
 
-    // Shared with other threads, under `lock`.
+    // Shared with other threads, under `lock` (so without Swift's dynamic exclusivity checks,
+    // a runtime call per access; the loop-confined state below likewise).
     private let lock = NIOLock()
-    private var tasks: [() -> Void] = []
-    private var timers: [ScheduledTimer] = []  // a binary min-heap on (deadline, id)
-    private var nextTimerID: UInt64 = 0
+    @exclusivity(unchecked) private var tasks: [() -> Void] = []
+    @exclusivity(unchecked) private var timers: [ScheduledTimer] = []  // a binary min-heap on (deadline, id)
+    @exclusivity(unchecked) private var nextTimerID: UInt64 = 0
     /// The loop will look at the queue before it sleeps again: no need to write `wakeFD`.
-    private var awake = true
-    private var stopping = false
-    private var stopped: [() -> Void] = []
+    @exclusivity(unchecked) private var awake = true
+    @exclusivity(unchecked) private var stopping = false
+    @exclusivity(unchecked) private var stopped: [() -> Void] = []
 
     // Loop-confined.
     @exclusivity(unchecked) private var sources: [EpollSource] = []

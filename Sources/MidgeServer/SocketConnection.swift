@@ -65,6 +65,7 @@ final class SocketConnection: EpollSource, ConnectionTransport {
         guard output != nil else {
             output = buffer
             outputOwned = false
+            if buffer.readableBytes > Self.highWater { isWritable = false }
             return
         }
         if !outputOwned {
