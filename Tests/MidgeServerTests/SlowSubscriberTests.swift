@@ -44,4 +44,34 @@ final class SlowSubscriberTests: XCTestCase {
         guard case .publish(let after) = try await subscriber.receive(timeout: .seconds(5)) else { return XCTFail("not served after draining") }
         XCTAssertEqual(after.payload.text, "\(total) after")
     }
+
+    /// Large QoS 1 messages to a subscriber that stops reading: the socket's send buffer fills,
+    /// the rest waits (partially sent buffers, EPOLLOUT), and when it reads again every message
+    /// arrives whole and in order — nothing is dropped at QoS 1.
+    func testLargeQoS1MessagesToAStalledSubscriberArriveWholeAndInOrder() async throws {
+        let broker = try TestBroker()
+        defer { broker.shutdown() }
+        let (subscriber, _) = try await broker.connect("slow-large", version: .v5)
+        try await subscriber.send(.subscribe(SubscribePacket(packetID: 1, subscriptions: [TopicSubscription(filter: "big", options: .init(qos: .atLeastOnce))])))
+        guard case .suback = try await subscriber.receive() else { return XCTFail("no SUBACK") }
+        try await subscriber.channel.setOption(ChannelOptions.autoRead, value: false).get()
+
+        let (publisher, _) = try await broker.connect("big-publisher", version: .v5)
+        let count = 64  // 16 MiB: more than the kernel buffers of both ends hold
+        let size = 256 * 1024
+        for index in 0..<count {
+            var payload = ByteBuffer()
+            payload.writeRepeatingByte(UInt8(index), count: size)
+            try await publisher.send(.publish(PublishPacket(topic: "big", payload: payload, qos: .atLeastOnce, packetID: UInt16(index + 1))))
+            guard case .puback = try await publisher.receive(timeout: .seconds(10)) else { return XCTFail("no PUBACK \(index)") }
+        }
+        try await subscriber.channel.setOption(ChannelOptions.autoRead, value: true).get()
+        subscriber.channel.read()
+        for index in 0..<count {
+            guard case .publish(let message) = try await subscriber.receive(timeout: .seconds(10)) else { return XCTFail("message \(index) missing") }
+            XCTAssertEqual(message.payload.readableBytes, size)
+            XCTAssertEqual(message.payload.getBytes(at: message.payload.readerIndex, length: size), [UInt8](repeating: UInt8(index), count: size), "message \(index) corrupted or out of order")
+            try await subscriber.send(.puback(PubAckPacket(packetID: message.packetID)))
+        }
+    }
 }
