@@ -77,7 +77,9 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
             throw IOError(errnoCode: errno, reason: "epoll_ctl")
         }
         let started = DispatchSemaphore(value: 0)
-        let thread = Thread { [unowned(unsafe) self] in
+        // The thread keeps the loop alive until it stops (a loop dropped without shutdown leaks
+        // its thread, as a NIO loop does, rather than running on freed memory).
+        let thread = Thread { [self] in
             self.threadID = pthread_self()
             started.signal()
             self.run()
