@@ -43,6 +43,18 @@ public struct TLSTestCertificates: Sendable {
         return certificates
     }
 
+    /// One set for the whole test process, made at its first use and removed when the process
+    /// exits: generating takes about a second, and no test changes the generated files (tests
+    /// that need files of their own add them under new names).
+    public static let shared: TLSTestCertificates = {
+        let certificates = try! generate()
+        sharedDirectory = certificates.directory
+        atexit { if let directory = TLSTestCertificates.sharedDirectory { try? FileManager.default.removeItem(atPath: directory) } }
+        return certificates
+    }()
+
+    nonisolated(unsafe) private static var sharedDirectory: String?
+
     /// Removes the folder.
     public func remove() {
         try? FileManager.default.removeItem(atPath: directory)

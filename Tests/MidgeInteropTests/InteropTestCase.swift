@@ -6,6 +6,8 @@ import XCTest
 /// stops it (SIGTERM, SIGKILL after 5 s) and kills any peer process left running.
 class InteropTestCase: XCTestCase {
     private(set) var brokers: [BrokerProcess] = []
+    /// Debian mosquitto brokers started by `startMosquitto` (checked and stopped like `brokers`).
+    private var mosquittoBrokers: [BrokerProcess] = []
     /// Scratch folder for this test's peer output files.
     private(set) var workDir: URL!
 
@@ -20,6 +22,11 @@ class InteropTestCase: XCTestCase {
     }
 
     override func tearDown() {
+        for broker in mosquittoBrokers where !broker.stoppedOnPurpose && !broker.isRunning {
+            XCTFail("mosquitto exited during the test; its output:\n\(broker.output)")
+        }
+        for broker in mosquittoBrokers { broker.stop() }
+        mosquittoBrokers = []
         for broker in brokers where !broker.stoppedOnPurpose && !broker.isRunning {
             XCTFail("the broker exited during the test (exit \(broker.process.result().exitCode)); its output:\n\(broker.output)")
         }
@@ -43,6 +50,18 @@ class InteropTestCase: XCTestCase {
                      extraFiles: [String: String] = [:]) throws -> BrokerProcess {
         let broker = try BrokerProcess(arguments: arguments, config: config, extraFiles: extraFiles)
         brokers.append(broker)
+        return broker
+    }
+
+    /// The `midge` executable under test (for `midge pub`/`sub`/`rr` as client processes).
+    func midge() throws -> String { try BrokerProcess.locateMidge() }
+
+    /// Debian's mosquitto on a free port with `config` (`{PORT}` is its port); by default a
+    /// loopback listener that allows anonymous clients.
+    func startMosquitto(_ config: String = "listener {PORT} 127.0.0.1\nallow_anonymous true\n") throws -> BrokerProcess {
+        let binary = try Executables.require("mosquitto", hint: "apt-get install mosquitto")
+        let broker = try BrokerProcess(binary: binary, config: config)
+        mosquittoBrokers.append(broker)
         return broker
     }
 

@@ -6,28 +6,7 @@ import XCTest
 /// midge sub, and Python paho-mqtt <-> midge sub / midge pub, in MQTT 3.1.1 and 5, at every QoS,
 /// with retained messages and wills; plus 1000 lines piped into `midge pub -l -q 1`.
 final class MidgeToolsInteropTests: InteropTestCase {
-    private var mosquittoBrokers: [BrokerProcess] = []
-
-    override func tearDown() {
-        for broker in mosquittoBrokers where !broker.stoppedOnPurpose && !broker.isRunning {
-            XCTFail("mosquitto exited during the test; its output:\n\(broker.output)")
-        }
-        for broker in mosquittoBrokers { broker.stop() }
-        mosquittoBrokers = []
-        super.tearDown()
-    }
-
     // MARK: - Helpers
-
-    private func midge() throws -> String { try BrokerProcess.locateMidge() }
-
-    /// Debian's mosquitto on a free port (anonymous clients allowed).
-    private func startMosquitto() throws -> BrokerProcess {
-        let binary = try Executables.require("mosquitto", hint: "apt-get install mosquitto")
-        let broker = try BrokerProcess(binary: binary, config: "listener {PORT} 127.0.0.1\nallow_anonymous true\n")
-        mosquittoBrokers.append(broker)
-        return broker
-    }
 
     private func target(_ broker: BrokerProcess) -> [String] { ["-h", broker.host, "-p", String(broker.port)] }
 

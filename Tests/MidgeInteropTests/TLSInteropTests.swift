@@ -8,31 +8,7 @@ import XCTest
 /// errors; the broker's start-up errors (`FILE:LINE: ...`, exit 1); and a tcpdump capture on
 /// `lo` proving that credentials cross a TLS listener encrypted (and a plain one in clear).
 final class TLSInteropTests: InteropTestCase {
-    static var certificates: TLSTestCertificates!
-    var certs: TLSTestCertificates { Self.certificates }
-    private var mosquittoBrokers: [BrokerProcess] = []
-
-    override class func setUp() {
-        super.setUp()
-        certificates = try! TLSTestCertificates.generate()
-    }
-
-    override class func tearDown() {
-        certificates?.remove()
-        super.tearDown()
-    }
-
-    override func tearDown() {
-        for broker in mosquittoBrokers where !broker.stoppedOnPurpose && !broker.isRunning {
-            XCTFail("mosquitto exited during the test; its output:\n\(broker.output)")
-        }
-        for broker in mosquittoBrokers { broker.stop() }
-        mosquittoBrokers = []
-        super.tearDown()
-    }
-
-    private func midge() throws -> String { try BrokerProcess.locateMidge() }
-
+    var certs: TLSTestCertificates { .shared }
     private func tlsListener(_ extra: String = "") -> String {
         "listener {PORT} 127.0.0.1\nallow_anonymous true\ncertfile \(certs.serverCert)\nkeyfile \(certs.serverKey)\n\(extra)"
     }
@@ -73,13 +49,6 @@ final class TLSInteropTests: InteropTestCase {
     }
 
     // MARK: midge pub → mosquitto
-
-    private func startMosquitto(_ config: String) throws -> BrokerProcess {
-        let binary = try Executables.require("mosquitto", hint: "apt-get install mosquitto")
-        let broker = try BrokerProcess(binary: binary, config: config)
-        mosquittoBrokers.append(broker)
-        return broker
-    }
 
     func testMidgePubWithCAFileToMosquittoTLSListener() throws {
         let broker = try startMosquitto(tlsListener())

@@ -157,8 +157,7 @@ log("DONE")
     // MARK: - wss
 
     func testPahoAndMidgeSubOverWSSExchangeWithTCPClients() throws {
-        let certificates = try TLSTestCertificates.generate()
-        defer { certificates.remove() }
+        let certificates = TLSTestCertificates.shared
         let broker = try startWebSocketBroker(certificates: certificates)
         let topic = "wss"
 

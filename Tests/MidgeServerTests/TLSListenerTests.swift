@@ -12,18 +12,7 @@ import XCTest
 /// `use_identity_as_username` feeding the ACL, start-up errors at the configuration line, the
 /// client's one-line handshake diagnoses, and SIGHUP's certificate reload.
 final class TLSListenerTests: XCTestCase {
-    static var certificates: TLSTestCertificates!
-    var certs: TLSTestCertificates { Self.certificates }
-
-    override class func setUp() {
-        super.setUp()
-        certificates = try! TLSTestCertificates.generate()
-    }
-
-    override class func tearDown() {
-        certificates?.remove()
-        super.tearDown()
-    }
+    var certs: TLSTestCertificates { .shared }
 
     /// A broker whose only listener (127.0.0.1, free port) speaks TLS with `tls`.
     private func makeBroker(_ adjust: (inout TLSSettings) -> Void = { _ in }, allowAnonymous: Bool = true,

@@ -9,20 +9,9 @@ import XCTest
 /// certificates made by `openssl` at test time. MidgeClient's `.webSocket(tls:)` exchanges
 /// messages with a plain TCP client through it.
 final class WebSocketTLSTests: XCTestCase {
-    static var certificates: TLSTestCertificates!
-    var certs: TLSTestCertificates { Self.certificates }
+    var certs: TLSTestCertificates { .shared }
     var broker: TestBroker!
     var wssPort = 0
-
-    override class func setUp() {
-        super.setUp()
-        certificates = try! TLSTestCertificates.generate()
-    }
-
-    override class func tearDown() {
-        certificates?.remove()
-        super.tearDown()
-    }
 
     override func setUpWithError() throws {
         var tls = TLSSettings()
