@@ -230,13 +230,15 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
         while true {
             // Take the due timers and the queued tasks; decide how long to sleep.
             var timeout: Int32 = -1
-            var finished: [() -> Void] = []
+            /// Set when the loop stops: the shutdown callbacks to run on the way out.
+            var finished: [() -> Void]?
             lock.withLock {
                 let now = NIODeadline.now()
                 while let first = timers.first, first.deadline <= now { due.append(heapPop()) }
                 swap(&batch, &tasks)
                 if stopping && batch.isEmpty && due.isEmpty {
-                    swap(&finished, &stopped)
+                    finished = stopped
+                    stopped = []
                     threadID = pthread_t()
                     return
                 }
@@ -250,7 +252,7 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
                     }
                 }
             }
-            if threadID == pthread_t() {
+            if let finished {
                 for callback in finished { callback() }
                 return
             }

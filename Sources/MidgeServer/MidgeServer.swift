@@ -13,8 +13,8 @@ import NIOSSL
 ///
 /// Plain TCP listeners run on Midge's own epoll loops (`MidgeReactor`: a connection is a file
 /// descriptor and one small object); TLS, WebSocket and Unix-socket listeners run on SwiftNIO
-/// channels, on a second set of loops made only when such a listener exists (and for every
-/// listener where epoll is not available). The engine sees both sets as its event loops.
+/// channels (and every listener where epoll is not available). Each set of loops is made only
+/// when a listener needs it; the engine sees both as its event loops.
 public final class MidgeServer: @unchecked Sendable {
     public static let version = "0.1.0"
 
@@ -44,14 +44,18 @@ public final class MidgeServer: @unchecked Sendable {
         self.plans = plans
         let threads = max(1, threads)
         var loops: [EventLoop] = []
+        let needsReactor = plans.contains(where: Self.runsOnReactor)
         #if os(Linux)
-        let reactor = try EpollEventLoopGroup(numberOfThreads: threads)
-        self.reactor = reactor
-        loops += reactor.loops as [EventLoop]
-        let needsNIO = plans.contains { !Self.runsOnReactor($0) }
-        #else
-        let needsNIO = true
+        if needsReactor {
+            let reactor = try EpollEventLoopGroup(numberOfThreads: threads)
+            self.reactor = reactor
+            loops += reactor.loops as [EventLoop]
+        } else {
+            self.reactor = nil
+        }
         #endif
+        // (With no listener at all the engine still needs a loop.)
+        let needsNIO = plans.contains { !Self.runsOnReactor($0) } || !needsReactor
         if needsNIO {
             let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
             self.group = group

@@ -266,11 +266,11 @@ public final class ClientConnection {
         var payloadIncluded = false
         var alias: (alias: UInt16, sendTopic: Bool)?
         if clientTopicAliasMaximum > 0 {
+            let assigned = aliases?.outbound.count ?? 0
             if let known = aliases?.outbound[ExactText(message.topic)] {
                 alias = (known, false)
-            } else if (aliases?.outbound.count ?? 0) < Int(clientTopicAliasMaximum) {
-                let next = UInt16((aliases?.outbound.count ?? 0) + 1)
-                alias = (next, true)
+            } else if assigned < Int(clientTopicAliasMaximum) {
+                alias = (UInt16(assigned + 1), true)
             }
         }
         guard let header = message.header(version: version, qos: delivery.qos, retain: delivery.retain, dup: dup,

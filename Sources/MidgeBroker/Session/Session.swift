@@ -32,12 +32,12 @@ struct InflightMessage {
 ///
 /// Owned by one event loop at a time (`loopIndex`): the loop of its current connection, or of its
 /// last one while offline. All mutable state is touched only on that loop; other threads read
-/// only `loopIndex` and `isOnline` (atomics) to route messages here. Being loop-confined, the
+/// only `loopIndex` and `isOnline` (one atomic word) to route messages here. Being loop-confined, the
 /// stored properties opt out of Swift's dynamic exclusivity checks (`@exclusivity(unchecked)`).
 public final class Session: @unchecked Sendable {
     // The stored properties are ordered by size so that an idle client's session stays small
     // (Swift lays them out in declaration order); read and written only on the owning loop,
-    // except the two atomics.
+    // except the atomic `ownerAndOnline`.
     public let clientID: String
     public var id: ObjectIdentifier { ObjectIdentifier(self) }
     /// The owning loop's index << 1 | 1 while a connection is attached. Written only by the
@@ -57,7 +57,7 @@ public final class Session: @unchecked Sendable {
     /// Packet ids of inbound QoS 2 messages received but not yet released (PUBREL) [MQTT-4.3.3-10]:
     /// a repeated PUBLISH with one of these ids is acknowledged but not routed again.
     @exclusivity(unchecked) var inboundQoS2: Set<UInt16> = []
-    /// The current connection (strong: `ClientConnection.detach` clears it when the connection ends).
+    /// The current connection (strong: `ClientConnection.finish` clears it when the connection ends).
     @exclusivity(unchecked) var connection: ClientConnection?
     /// The rules that apply to the client (read access is checked on every delivery, cached per
     /// topic) and who it authenticated as (kept out of line with the cache: made for a client with
