@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// The epoll event bits, for code that does not import the C module.
 public enum EpollEvent {
@@ -36,13 +37,28 @@ open class EpollSource {
 /// Why: a NIO `SocketChannel` costs ~2 KiB of objects per connection (channel, pipeline, write
 /// queue, selector registration) before the broker allocates anything; a connection here is
 /// one file descriptor and one small object.
+///
+/// Shutdown keeps NIO's contract: the tasks queued before `shutdownGracefully` run, scheduled
+/// tasks still pending then fail with `EventLoopError.shutdown` (so a `wait()` on one returns),
+/// and so does anything scheduled or submitted afterwards. Once the thread is gone, what is
+/// still handed to `execute` (the callbacks of those failed futures, mostly) runs on the
+/// calling thread, one caller at a time, with `inEventLoop` true for it: NIO's own loop drops
+/// such work with a printed error and leaves its waiters hanging.
+///
+/// Only NIO's public requirements are implemented (no underscored `_…IsolatedUnsafeUnchecked`
+/// ones: their defaults call `execute` and `scheduleTask`).
 public final class EpollEventLoop: EventLoop, @unchecked Sendable {
     public static let readBufferCapacity = 64 * 1024
 
+    /// The loop's life: `running` until `shutdownGracefully`, `stopping` while it runs what was
+    /// queued before and fails its pending timers, `stopped` once its thread has left.
+    public enum State: Sendable { case running, stopping, stopped }
+
     private let epollFD: Int32
     private let wakeFD: Int32
-    /// `pthread_self()` of the loop thread (set before `init` returns).
-    @exclusivity(unchecked) private var threadID = pthread_t()
+    /// `pthread_self()` of the thread that runs this loop's work: the loop thread (set before
+    /// `init` returns), after shutdown the caller draining late work, else 0.
+    private let runner = Atomic<UInt>(0)
 
     // Shared with other threads, under `lock` (so without Swift's dynamic exclusivity checks,
     // a runtime call per access; the loop-confined state below likewise).
@@ -52,8 +68,11 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
     @exclusivity(unchecked) private var nextTimerID: UInt64 = 0
     /// The loop will look at the queue before it sleeps again: no need to write `wakeFD`.
     @exclusivity(unchecked) private var awake = true
-    @exclusivity(unchecked) private var stopping = false
-    @exclusivity(unchecked) private var stopped: [() -> Void] = []
+    @exclusivity(unchecked) private var state = State.running
+    /// The shutdown callbacks to call when the thread leaves.
+    @exclusivity(unchecked) private var shutdownCallbacks: [() -> Void] = []
+    /// After shutdown: a caller is running the late tasks (see `runLate`).
+    @exclusivity(unchecked) private var lateRunnerActive = false
 
     // Loop-confined.
     @exclusivity(unchecked) private var sources: [EpollSource] = []
@@ -80,7 +99,7 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
         // The thread keeps the loop alive until it stops (a loop dropped without shutdown leaks
         // its thread, as a NIO loop does, rather than running on freed memory).
         let thread = Thread { [self] in
-            self.threadID = pthread_self()
+            self.runner.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .releasing)
             started.signal()
             self.run()
         }
@@ -96,25 +115,66 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
 
     // MARK: EventLoop
 
-    public var inEventLoop: Bool { pthread_equal(pthread_self(), threadID) != 0 }
+    public var inEventLoop: Bool {
+        runner.load(ordering: .relaxed) == UInt(bitPattern: Int(bitPattern: pthread_self()))
+    }
+
+    /// Where the loop is in its life (for tests and shutdown checks).
+    public var currentState: State { lock.withLock { state } }
 
     public func execute(_ task: @escaping @Sendable () -> Void) {
         enqueue(task)
     }
 
-    public func _executeIsolatedUnsafeUnchecked(_ task: @escaping () -> Void) {
-        enqueue(task)
-    }
-
     private func enqueue(_ task: @escaping () -> Void) {
-        let wake: Bool = lock.withLock {
+        let (wake, late): (Bool, Bool) = lock.withLock {
             tasks.append(task)
-            if awake { return false }
+            if state == .stopped {
+                if lateRunnerActive { return (false, false) }
+                lateRunnerActive = true
+                return (false, true)
+            }
+            if awake { return (false, false) }
             awake = true
-            return true
+            return (true, false)
         }
+        if late { runLate(); return }
         // The loop thread itself is awake by definition: it looks at the queue before sleeping.
         if wake, !inEventLoop { wakeUp() }
+    }
+
+    /// After shutdown, on the thread that found no late runner active: runs the queued tasks
+    /// (and those they queue) as the loop would, then gives the role back.
+    private func runLate() {
+        runner.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .releasing)
+        var batch: [() -> Void] = []
+        while true {
+            let more: Bool = lock.withLock {
+                swap(&batch, &tasks)
+                if batch.isEmpty {
+                    runner.store(0, ordering: .releasing)
+                    lateRunnerActive = false
+                    return false
+                }
+                return true
+            }
+            guard more else { return }
+            for task in batch { task() }
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+
+    public func submit<T>(_ task: @escaping @Sendable () throws -> T) -> EventLoopFuture<T> {
+        let promise: EventLoopPromise<T> = makePromise()
+        let accepted: Bool = lock.withLock { state != .stopped }
+        guard accepted else {
+            promise.fail(EventLoopError.shutdown)
+            return promise.futureResult
+        }
+        execute {
+            do { promise.succeed(try task()) } catch { promise.fail(error) }
+        }
+        return promise.futureResult
     }
 
     public func scheduleTask<T>(deadline: NIODeadline, _ task: @escaping @Sendable () throws -> T) -> Scheduled<T> {
@@ -125,26 +185,23 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
         schedule(deadline: .now() + amount, task)
     }
 
-    public func _scheduleTaskIsolatedUnsafeUnchecked<T>(deadline: NIODeadline, _ task: @escaping () throws -> T) -> Scheduled<T> {
-        schedule(deadline: deadline, task)
-    }
-
-    public func _scheduleTaskIsolatedUnsafeUnchecked<T>(in amount: TimeAmount, _ task: @escaping () throws -> T) -> Scheduled<T> {
-        schedule(deadline: .now() + amount, task)
-    }
-
     private func schedule<T>(deadline: NIODeadline, _ task: @escaping () throws -> T) -> Scheduled<T> {
         let promise: EventLoopPromise<T> = makePromise()
-        let (id, wake): (UInt64, Bool) = lock.withLock {
+        let (id, wake, refused): (UInt64, Bool, Bool) = lock.withLock {
+            if state == .stopped { return (0, false, true) }
             nextTimerID &+= 1
-            let timer = ScheduledTimer(deadline: deadline, id: nextTimerID) {
-                do { promise.succeed(try task()) } catch { promise.fail(error) }
-            }
+            let timer = ScheduledTimer(deadline: deadline, id: nextTimerID,
+                                       body: { do { promise.succeed(try task()) } catch { promise.fail(error) } },
+                                       fail: { promise.fail($0) })
             heapPush(timer)
             // A sleeping loop must recompute its timeout when the new timer is the earliest.
-            if awake || timers[0].id != timer.id { return (timer.id, false) }
+            if awake || timers[0].id != timer.id { return (timer.id, false, false) }
             awake = true
-            return (timer.id, true)
+            return (timer.id, true, false)
+        }
+        if refused {
+            promise.fail(EventLoopError.shutdown)
+            return Scheduled(promise: promise) {}
         }
         if wake, !inEventLoop { wakeUp() }
         return Scheduled(promise: promise) { [self] in
@@ -161,13 +218,14 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
         precondition(!inEventLoop, "on the event loop", file: file, line: line)
     }
 
-    /// Stops the thread once the tasks queued before this call have run. Sources still registered
+    /// Stops the thread once the tasks queued before this call (and those they queue) have run;
+    /// timers still pending then fail with `EventLoopError.shutdown`. Sources still registered
     /// are not closed: their owner closes them first.
     public func shutdownGracefully(queue: DispatchQueue, _ callback: @escaping @Sendable (Error?) -> Void) {
         let alreadyStopped: Bool = lock.withLock {
-            if threadID == pthread_t() { return true }
-            stopped.append { queue.async { callback(nil) } }
-            stopping = true
+            if state == .stopped { return true }
+            shutdownCallbacks.append { queue.async { callback(nil) } }
+            state = .stopping
             awake = true
             return false
         }
@@ -178,6 +236,7 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
 
     /// Watches `source.fd` for `events` (level-triggered) and keeps `source` alive until deregistered.
     public func register(_ source: EpollSource, events: UInt32) throws {
+        assert(inEventLoop, "EpollEventLoop.register off its loop")
         let pointer = UInt64(UInt(bitPattern: Unmanaged.passUnretained(source).toOpaque()))
         guard midge_epoll_ctl(epollFD, EPOLL_CTL_ADD, source.fd, events, pointer) == 0 else {
             throw IOError(errnoCode: errno, reason: "epoll_ctl(ADD)")
@@ -188,6 +247,7 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
 
     /// Changes the events watched for a registered source.
     public func modify(_ source: EpollSource, events: UInt32) {
+        assert(inEventLoop, "EpollEventLoop.modify off its loop")
         guard source.isRegistered else { return }
         let pointer = UInt64(UInt(bitPattern: Unmanaged.passUnretained(source).toOpaque()))
         _ = midge_epoll_ctl(epollFD, EPOLL_CTL_MOD, source.fd, events, pointer)
@@ -195,6 +255,7 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
 
     /// Stops watching `source` (call before closing its descriptor).
     public func deregister(_ source: EpollSource) {
+        assert(inEventLoop, "EpollEventLoop.deregister off its loop")
         let slot = Int(source.slot)
         guard slot >= 0 else { return }
         _ = midge_epoll_ctl(epollFD, EPOLL_CTL_DEL, source.fd, 0, 0)
@@ -230,16 +291,15 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
         while true {
             // Take the due timers and the queued tasks; decide how long to sleep.
             var timeout: Int32 = -1
-            /// Set when the loop stops: the shutdown callbacks to run on the way out.
-            var finished: [() -> Void]?
+            /// Set when nothing is left to run while stopping: the timers to fail.
+            var abandoned: [ScheduledTimer]?
             lock.withLock {
                 let now = NIODeadline.now()
                 while let first = timers.first, first.deadline <= now { due.append(heapPop()) }
                 swap(&batch, &tasks)
-                if stopping && batch.isEmpty && due.isEmpty {
-                    finished = stopped
-                    stopped = []
-                    threadID = pthread_t()
+                if state == .stopping && batch.isEmpty && due.isEmpty {
+                    abandoned = timers
+                    timers = []
                     return
                 }
                 if !batch.isEmpty || !due.isEmpty {
@@ -252,9 +312,15 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
                     }
                 }
             }
-            if let finished {
-                for callback in finished { callback() }
-                return
+            if let abandoned {
+                // Failing a timer's promise may queue more work (its callbacks): go round again
+                // until a round finds nothing at all.
+                for timer in abandoned { timer.fail(EventLoopError.shutdown) }
+                if abandoned.isEmpty, let callbacks = finishIfIdle() {
+                    for callback in callbacks { callback() }
+                    return
+                }
+                continue
             }
             for timer in due { timer.body() }
             due.removeAll(keepingCapacity: true)
@@ -277,12 +343,26 @@ public final class EpollEventLoop: EventLoop, @unchecked Sendable {
         }
     }
 
+    /// While stopping, with no timer left: when no task was queued meanwhile, the loop is
+    /// stopped (later work runs on its callers, see `runLate`) and returns its shutdown callbacks.
+    private func finishIfIdle() -> [() -> Void]? {
+        lock.withLock {
+            guard tasks.isEmpty && timers.isEmpty else { return nil }
+            state = .stopped
+            runner.store(0, ordering: .releasing)
+            let callbacks = shutdownCallbacks
+            shutdownCallbacks = []
+            return callbacks
+        }
+    }
+
     // MARK: Timer heap (under `lock`)
 
     private struct ScheduledTimer {
         let deadline: NIODeadline
         let id: UInt64
         let body: () -> Void
+        let fail: (Error) -> Void
 
         func precedes(_ other: ScheduledTimer) -> Bool {
             deadline < other.deadline || (deadline == other.deadline && id < other.id)
