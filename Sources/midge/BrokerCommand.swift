@@ -58,14 +58,18 @@ struct BrokerCommand: ParsableCommand {
         }
         if verbose { configuration.logTypes = [.all] }
 
-        let log: BrokerLog
+        // Lines go to the destinations through bounded queues written by threads of their own
+        // (started at the first line, so after the `-d` fork): a stalled reader loses log lines,
+        // never deliveries.
+        let outputs: LogOutputs
         do {
-            log = try BrokerLog(types: configuration.logTypes, destinations: configuration.logDestinations,
-                                timestamp: configuration.logTimestamp, timestampFormat: configuration.logTimestampFormat)
+            outputs = try LogOutputs(destinations: configuration.logDestinations)
         } catch {
             FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        let log = BrokerLog(types: configuration.logTypes, timestamp: configuration.logTimestamp,
+                            timestampFormat: configuration.logTimestampFormat, sink: outputs.isEmpty ? nil : outputs)
         if daemon && daemonize() != 0 {
             FileHandle.standardError.write(Data("Error: unable to run in the background.\n".utf8))
             throw ExitCode(1)
@@ -99,6 +103,7 @@ struct BrokerCommand: ParsableCommand {
         } catch {
             log.error("\(error)")
             if !log.isEnabled(.error) { FileHandle.standardError.write(Data("\(error)\n".utf8)) }
+            outputs.drain(timeout: 2)
             throw ExitCode(1)
         }
         log.notice("\(Self.versionString) running")
@@ -114,6 +119,7 @@ struct BrokerCommand: ParsableCommand {
         stop.wait()
         log.notice("\(Self.versionString) terminating")
         server.shutdown()
+        outputs.drain(timeout: 2)
         _ = sources
     }
 
