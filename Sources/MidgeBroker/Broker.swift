@@ -223,11 +223,12 @@ public final class Broker: @unchecked Sendable {
 
         if matches.count > 1 {
             // Encode the shared QoS 0 headers while the message is still this thread's alone
-            // (before the retained store or another loop can see it). The protocol version is a
-            // hint read across threads: a wrong guess only costs an unshared header.
+            // (before the retained store or another loop can see it). `speaksV5` is an atomic
+            // hint: a session reconnecting meanwhile with another version only costs an
+            // unshared header.
             var v3 = false, v5 = false
             for delivery in matches where delivery.qos == .atMostOnce && delivery.subscriptionIDs.isEmpty && !delivery.retain {
-                if delivery.session.protocolVersion == .v5 { v5 = true } else { v3 = true }
+                if delivery.session.speaksV5 { v5 = true } else { v3 = true }
             }
             message.prepareSharedHeaders(v3: v3, v5: v5)
         }

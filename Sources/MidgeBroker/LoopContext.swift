@@ -67,6 +67,7 @@ final class LoopContext: @unchecked Sendable {
     /// (queued in the session), atomically with the move, so that none of them arrives after a
     /// delivery routed to the new loop [MQTT-4.6.0-5].
     func move(_ session: Session, to target: Int) {
+        assertOnLoop()
         inboxLock.withLock {
             if !inbox.isEmpty {
                 var remaining: [Delivery] = []
@@ -83,7 +84,15 @@ final class LoopContext: @unchecked Sendable {
         }
     }
 
+    /// Debug builds: traps unless called on this context's loop (the confinement every
+    /// loop-confined class of the engine relies on). Free in release builds.
+    @inline(__always)
+    func assertOnLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(eventLoop.inEventLoop, "loop-confined state touched off its event loop", file: file, line: line)
+    }
+
     private func drain() {
+        assertOnLoop()
         var batch = spare
         inboxLock.withLock {
             swap(&batch, &inbox)
@@ -102,11 +111,15 @@ final class LoopContext: @unchecked Sendable {
     /// flushed by `endRead` (NIO's `channelReadComplete`) instead of a flush task; writes to other
     /// connections (deliveries) still wait for the flush task at the end of the loop tick, so
     /// that a subscriber fed by many publishers gets one flush per tick, not one per publisher read.
-    func beginRead(_ connection: ClientConnection) { reading = connection }
+    func beginRead(_ connection: ClientConnection) {
+        assertOnLoop()
+        reading = connection
+    }
 
     /// The read is complete (or failed). When nothing but the read connection was written (no
     /// flush task pending), flushes it now.
     func endRead(_ connection: ClientConnection) {
+        assertOnLoop()
         guard reading === connection else { return }
         reading = nil
         if !flushScheduled { flushDirty() }
@@ -127,6 +140,7 @@ final class LoopContext: @unchecked Sendable {
     /// On this loop: remember that `connection` has unflushed writes; they are flushed at the end
     /// of its own read or of the current drain, or else by a task at the end of the tick.
     func markDirty(_ connection: ClientConnection) {
+        assertOnLoop()
         guard !connection.needsFlush else { return }
         connection.needsFlush = true
         dirty.append(connection)
@@ -137,6 +151,7 @@ final class LoopContext: @unchecked Sendable {
     }
 
     func flushDirty() {
+        assertOnLoop()
         flushScheduled = false
         guard !dirty.isEmpty else { return }
         // Swap with the spare list (no copy or allocation); a flush can mark connections dirty again.

@@ -32,7 +32,7 @@ extension ClientConnection {
             return
         }
         let address = remoteHost
-        switch broker.connectionGuard.admit(address) {
+        switch broker.connectionGuard.admit(address, now: context.eventLoop.now) {
         case .banned(let remaining)?:
             refuse(.banned, "address \(address) is banned for \(remaining) s after repeated failed logins")
             return
@@ -106,7 +106,7 @@ extension ClientConnection {
             // Compacted: a slice of the read buffer would pin it (and make NIO allocate a new one
             // for the next read) for as long as the connection lives.
             self.will = Message(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
-                                properties: willProperties, publisherClientID: clientID).compacted()
+                                properties: willProperties, receivedAt: context.eventLoop.now, publisherClientID: clientID).compacted()
         }
 
         clientIDAssigned = assignedID != nil
@@ -123,7 +123,7 @@ extension ClientConnection {
     }
 
     private func loginFailed(_ address: String) {
-        if let banned = broker.connectionGuard.recordFailure(address) {
+        if let banned = broker.connectionGuard.recordFailure(address, now: context.eventLoop.now) {
             log.warning("Address \(address) banned for \(banned) s after repeated failed logins (last as '\(username ?? "")').")
         } else {
             log.notice("Failed login from \(address) as '\(username ?? "")' (client \(logName)).")
@@ -165,6 +165,8 @@ extension ClientConnection {
     /// The session is ready on this loop: send CONNACK, resume the session, then handle the
     /// packets that arrived meanwhile.
     func attach(_ session: Session, sessionPresent: Bool) {
+        context.assertOnLoop()
+        assert(session.loopIndex == context.index, "attach on a loop that does not own the session")
         guard state == .attaching else {
             // The connection went away while the session was being prepared.
             session.expiryInterval = connectSessionExpiry

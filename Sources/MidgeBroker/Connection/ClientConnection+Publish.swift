@@ -61,7 +61,8 @@ extension ClientConnection {
             reason = .notAuthorized
         } else {
             let message = Message(topic: topic, payload: packet.payload, qos: packet.qos, retain: packet.retain,
-                                  properties: packet.properties, publisher: session.id, publisherClientID: clientID)
+                                  properties: packet.properties, receivedAt: context.eventLoop.now,
+                                  publisher: session.id, publisherClientID: clientID)
             if routeMemo == nil { routeMemo = RouteMemo() }
             let routed = broker.publish(message, from: session, context: context, routeMemo: routeMemo)
             if routed == 0 { reason = .noMatchingSubscribers }

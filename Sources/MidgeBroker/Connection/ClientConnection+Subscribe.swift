@@ -9,7 +9,7 @@ extension ClientConnection {
         let identifier = packet.properties.subscriptionIdentifiers.first
         var codes: [ReasonCode] = []
         var retainedDeliveries: [Delivery] = []
-        let now = NIODeadline.now()
+        let now = context.eventLoop.now
         for request in packet.subscriptions {
             let filter = request.filter
             log.debug("\t\(filter) (QoS \(request.options.qos.rawValue))")

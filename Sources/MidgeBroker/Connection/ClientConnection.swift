@@ -36,7 +36,7 @@ public final class ClientConnection {
     @exclusivity(unchecked) var will: Message?
     /// v5 topic aliases both ways (made at the first alias: most clients use none).
     @exclusivity(unchecked) var aliases: TopicAliasTables?
-    @exclusivity(unchecked) private(set) var lastActivity = NIODeadline.now()
+    @exclusivity(unchecked) private(set) var lastActivity = NIODeadline.uptimeNanoseconds(0)
     /// Outbound QoS 1/2 window: the client's Receive Maximum (v5) or max_inflight_messages (v3).
     @exclusivity(unchecked) private var outboundWindowStorage: Int32 = 65535
     /// The client's Maximum Packet Size (v5); UInt32.max = unlimited.
@@ -95,6 +95,7 @@ public final class ClientConnection {
 
     /// Bytes from the network. Decodes and handles every complete packet.
     public func receive(_ bytes: ByteBuffer) {
+        context.assertOnLoop()
         guard state != .closed else { return }
         // Only a complete Control Packet is activity for Keep Alive [MQTT-3.1.2-22]
         // [3.1.1:MQTT-3.1.2-24]; the bytes of an unfinished one are not (as in Mosquitto). One
@@ -102,7 +103,7 @@ public final class ClientConnection {
         var sawPacket = false
         do {
             try stream.decode(bytes) { packet in
-                if !sawPacket { sawPacket = true; lastActivity = .now() }
+                if !sawPacket { sawPacket = true; lastActivity = context.eventLoop.now }
                 handle(packet)
                 return state != .closed
             }
@@ -122,6 +123,7 @@ public final class ClientConnection {
 
     /// The network connection closed (by the peer, an error, or us).
     public func transportClosed() {
+        context.assertOnLoop()
         guard state != .closed else { return }
         if state == .connected || state == .attaching {
             log.notice(receivedDisconnect ? "Client \(logName) disconnected." : "Client \(logName) closed its connection.")
@@ -276,7 +278,7 @@ public final class ClientConnection {
         guard let header = message.header(version: version, qos: delivery.qos, retain: delivery.retain, dup: dup,
                                           packetID: packetID, subscriptionIDs: version == .v5 ? delivery.subscriptionIDs : [],
                                           topicAlias: alias, applyExpiry: applyExpiry,
-                                          now: message.expiresAt == nil ? .uptimeNanoseconds(0) : .now(), allocator: transport.allocator,
+                                          now: message.expiresAt == nil ? .uptimeNanoseconds(0) : context.eventLoop.now, allocator: transport.allocator,
                                           packetSize: &size, inlinePayloadUpTo: Self.inlinePayloadLimit,
                                           payloadIncluded: &payloadIncluded) else {
             return false
@@ -338,6 +340,7 @@ public final class ClientConnection {
 
     /// Another connection took this client id over [MQTT-3.1.4-3]. On this connection's loop.
     func takenOver() {
+        context.assertOnLoop()
         guard state != .closed else { return }
         log.notice("Client \(clientID) already connected, closing old connection.")
         if version == .v5 && state == .connected {
@@ -349,6 +352,7 @@ public final class ClientConnection {
 
     /// The peer caught up: send what waited in the session queue.
     public func transportBecameWritable() {
+        context.assertOnLoop()
         guard state == .connected, let session else { return }
         session.pump()
     }
@@ -370,8 +374,8 @@ public final class ClientConnection {
     /// A connection that has not sent CONNECT within `seconds` of opening (a stalled TLS handshake,
     /// an idle or slow-dripping socket) is closed, so idle sockets cannot pile up; 0 = no limit.
     func startConnectTimer(seconds: Int) {
+        lastActivity = context.eventLoop.now
         guard seconds > 0 else { return }
-        lastActivity = .now()
         keepAliveTimeout = .seconds(Int64(seconds))
         context.keepAlive.watch(self)
     }

@@ -50,7 +50,7 @@ final class KeepAliveMonitor {
 
     /// Closes every watched connection whose Keep Alive ran out.
     private func sweep() {
-        let now = NIODeadline.now()
+        let now = eventLoop.now
         var expired: [ClientConnection] = []
         for connection in watched where connection.keepAliveExpired(at: now) {
             expired.append(connection)

@@ -7,6 +7,8 @@ import NIOCore
 extension Session {
     /// Hands one routed message to this session. On the session's loop.
     func deliver(_ delivery: Delivery, broker: Broker, context: LoopContext) {
+        context.assertOnLoop()
+        assert(loopIndex == context.index, "Session.deliver on a loop that does not own the session")
         guard !isEnded else { return }
         // Read access, at the time of publication (live and retained messages alike).
         guard allows(.read, delivery.message.topic) else { return }
@@ -99,7 +101,7 @@ extension Session {
             if next.qos == .atMostOnce { queuedQoS0 -= 1 }
             // Expired messages are dropped from the queue [MQTT-3.3.2-5].
             if next.message.expiresAt != nil {
-                let current = now ?? .now()
+                let current = now ?? connection.context.eventLoop.now
                 now = current
                 if next.message.isExpired(at: current) { continue }
             }

@@ -40,12 +40,19 @@ public final class Session: @unchecked Sendable {
     // except the atomic `ownerAndOnline`.
     public let clientID: String
     public var id: ObjectIdentifier { ObjectIdentifier(self) }
-    /// The owning loop's index << 1 | 1 while a connection is attached. Written only by the
-    /// owning loop (so a plain store keeps the other half); read by every loop to route here.
+    /// The owning loop's index << 2, | 2 when the last connection spoke MQTT 5, | 1 while a
+    /// connection is attached. Written only by the owning loop (so a plain store keeps the other
+    /// bits); read by every loop to route here.
     private let ownerAndOnline: Atomic<Int>
+    private static let onlineBit = 1
+    private static let v5Bit = 2
+    private static let ownerShift = 2
 
-    public var loopIndex: Int { ownerAndOnline.load(ordering: .acquiring) >> 1 }
-    public var isOnline: Bool { ownerAndOnline.load(ordering: .relaxed) & 1 == 1 }
+    public var loopIndex: Int { ownerAndOnline.load(ordering: .acquiring) >> Self.ownerShift }
+    public var isOnline: Bool { ownerAndOnline.load(ordering: .relaxed) & Self.onlineBit != 0 }
+    /// From any thread: whether the session's connection speaks MQTT 5 (routing's guess of which
+    /// shared PUBLISH header to encode; the loop-confined `protocolVersion` is the truth).
+    var speaksV5: Bool { ownerAndOnline.load(ordering: .relaxed) & Self.v5Bit != 0 }
 
     /// Filter → subscription, as the client made them.
     /// By filter, compared byte for byte [MQTT-4.7.3-4].
@@ -73,7 +80,13 @@ public final class Session: @unchecked Sendable {
     @exclusivity(unchecked) var pendingResends: Int32 = 0
     @exclusivity(unchecked) var queuedQoS0: Int32 = 0
     @exclusivity(unchecked) private var nextPacketID: UInt16 = 1
-    @exclusivity(unchecked) public internal(set) var protocolVersion: ProtocolVersion = .v3_1_1
+    /// Loop-confined; other threads read `speaksV5`.
+    @exclusivity(unchecked) public internal(set) var protocolVersion: ProtocolVersion = .v3_1_1 {
+        didSet {
+            let word = ownerAndOnline.load(ordering: .relaxed) & ~Self.v5Bit
+            ownerAndOnline.store(word | (protocolVersion == .v5 ? Self.v5Bit : 0), ordering: .releasing)
+        }
+    }
     @exclusivity(unchecked) var isEnded = false
 
     private final class OfflineState {
@@ -128,19 +141,19 @@ public final class Session: @unchecked Sendable {
 
     init(clientID: String, loopIndex: Int) {
         self.clientID = clientID
-        self.ownerAndOnline = Atomic(loopIndex << 1)
+        self.ownerAndOnline = Atomic(loopIndex << Self.ownerShift)
     }
 
     /// On the owning loop.
     func setOnline(_ online: Bool) {
-        let owner = ownerAndOnline.load(ordering: .relaxed) >> 1
-        ownerAndOnline.store(owner << 1 | (online ? 1 : 0), ordering: .releasing)
+        let word = ownerAndOnline.load(ordering: .relaxed) & ~Self.onlineBit
+        ownerAndOnline.store(word | (online ? Self.onlineBit : 0), ordering: .releasing)
     }
 
     /// Moves ownership to another loop; called on the current owner loop as its last act.
     func move(toLoop index: Int) {
-        let online = ownerAndOnline.load(ordering: .relaxed) & 1
-        ownerAndOnline.store(index << 1 | online, ordering: .releasing)
+        let flags = ownerAndOnline.load(ordering: .relaxed) & (Self.onlineBit | Self.v5Bit)
+        ownerAndOnline.store(index << Self.ownerShift | flags, ordering: .releasing)
     }
 
     /// The next free packet identifier (1...65535, skipping ids still in flight) [MQTT-2.2.1-4].
