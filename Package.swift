@@ -34,6 +34,12 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
+        // The engine in memory: virtual event loops and clock, in-memory transports (tests, fuzzing).
+        .target(name: "MidgeEngineHarness", dependencies: [
+            "MidgeBroker", "MQTTCodec",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         // Linux system calls Swift's Glibc module lacks (epoll, eventfd, accept4).
         .target(name: "CMidgeEpoll"),
         // Midge's own epoll event loops and listening sockets (NIO `EventLoop`s without channels).
@@ -103,6 +109,10 @@ let package = Package(
         .testTarget(name: "MidgeBrokerTests", dependencies: [
             "MidgeBroker", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .testTarget(name: "MidgeEngineTests", dependencies: [
+            "MidgeEngineHarness", "MidgeBroker", "MQTTCodec",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "MidgeServerTests", dependencies: [
             "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -138,3 +148,18 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// Fuzz targets (docs/fuzzing.md, scripts/fuzz.sh): only when MIDGE_FUZZ is set, so normal builds
+// and `swift test` never see them. Each is an executable target in Fuzz/<Name>/ whose one file
+// defines LLVMFuzzerTestOneInput (libFuzzer provides main); to add one, add a line here and a
+// folder Fuzz/<Name>/ (scripts/fuzz.sh finds targets by their folders).
+import class Foundation.ProcessInfo
+if ProcessInfo.processInfo.environment["MIDGE_FUZZ"] != nil {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzCodec", ["MQTTCodec", .product(name: "NIOCore", package: "swift-nio")]),
+    ]
+    for fuzz in fuzzTargets {
+        package.targets.append(.executableTarget(name: fuzz.name, dependencies: fuzz.dependencies, path: "Fuzz/\(fuzz.name)"))
+        package.products.append(.executable(name: fuzz.name, targets: [fuzz.name]))
+    }
+}
