@@ -106,7 +106,7 @@ final class MQTTChannelHandler: ChannelInboundHandler, ConnectionTransport {
         context.flush()
         let channel = context.channel
         channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
-        channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: TransportPolicy.closeLinger) { channel.close(promise: nil) }
     }
 
     /// Closes the socket below any TLS handler: a handshake that never completed has no session to

@@ -1,4 +1,3 @@
-import Atomics
 import Foundation
 import MidgeBroker
 #if os(Linux)
@@ -32,7 +31,8 @@ public final class MidgeServer: @unchecked Sendable {
     private var bound: [SocketAddress] = []
     /// Paths of the Unix-domain sockets bound by `start()`, removed by `shutdown()`.
     private var unixSocketPaths: [String] = []
-    private var connectionCounts: [ManagedAtomic<Int>] = []
+    /// `max_connections` of each listener (by listener index), shared by its sockets.
+    private var connectionLimits: [ConnectionLimit] = []
 
     /// - Parameters:
     ///   - commandLinePorts: ports from `-p` (loopback listeners).
@@ -65,7 +65,9 @@ public final class MidgeServer: @unchecked Sendable {
         }
         self.broker = Broker(configuration: configuration, eventLoops: loops, log: log)
         let listenerCount = (plans.map(\.listenerIndex).max() ?? -1) + 1
-        self.connectionCounts = (0..<listenerCount).map { _ in ManagedAtomic(0) }
+        self.connectionLimits = (0..<listenerCount).map { index in
+            ConnectionLimit(limit: plans.first { $0.listenerIndex == index }?.maxConnections ?? -1)
+        }
     }
 
     /// The bound addresses (for tests binding port 0).
@@ -104,7 +106,7 @@ public final class MidgeServer: @unchecked Sendable {
                     #if os(Linux)
                     if Self.runsOnReactor(plan), let reactor {
                         let listener = try ReactorListener(host: host, port: port, plan: plan, broker: broker, group: reactor,
-                                                           counter: connectionCounts[plan.listenerIndex], acceptLoop: reactor.loops[0])
+                                                           limit: connectionLimits[plan.listenerIndex], acceptLoop: reactor.loops[0])
                         reactorListeners.append(listener)
                         bound.append(listener.socket.localAddress)
                         continue
@@ -136,26 +138,22 @@ public final class MidgeServer: @unchecked Sendable {
 
     private func makeBootstrap(_ plan: ListenerPlan) -> ServerBootstrap {
         let broker = self.broker
-        let counter = connectionCounts[plan.listenerIndex]
-        let limit = plan.maxConnections
+        let limit = connectionLimits[plan.listenerIndex]
         var bootstrap = ServerBootstrap(group: group!)
-            .serverChannelOption(ChannelOptions.backlog, value: 1024)
+            .serverChannelOption(ChannelOptions.backlog, value: TransportPolicy.listenBacklog)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
-            // Above 1 MiB of unsent data a subscriber is "not writable": its messages wait in
-            // its session queue (bounded by max_queued_messages/bytes) instead of in memory without bound.
-            .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: UInt(TransportPolicy.readsPerWakeup))
+            // A subscriber above the high water mark is "not writable": its messages wait in its
+            // session queue (bounded by max_queued_messages/bytes) instead of in memory without bound.
+            .childChannelOption(ChannelOptions.writeBufferWaterMark,
+                                value: .init(low: TransportPolicy.writeLowWater, high: TransportPolicy.writeHighWater))
             // NIO keeps each channel's receive buffer for the life of the channel (its pooled
             // receive allocator reuses it), so the initial size is paid by every idle connection:
             // start small (a CONNECT fits in 128 bytes) and let busy connections grow it by
             // doubling on each full read, up to 64 KiB. 2 KiB here cost ~2 KiB per connection.
             .childChannelOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 128, maximum: 65536))
             .childChannelInitializer { channel in
-                // max_connections: refuse (close) beyond the listener's limit.
-                let count = counter.wrappingIncrementThenLoad(ordering: .relaxed)
-                if limit >= 0 && count > limit {
-                    counter.wrappingDecrement(ordering: .relaxed)
-                    broker.log.notice("Client connection from \(MQTTChannelHandler.describe(channel.remoteAddress)) denied: max_connections exceeded.")
+                guard limit.admit(peer: MQTTChannelHandler.describe(channel.remoteAddress), log: broker.log) else {
                     return channel.close()
                 }
                 if let tls = plan.tls {
@@ -165,20 +163,21 @@ public final class MidgeServer: @unchecked Sendable {
                 if plan.webSockets {
                     // HTTP upgrade, then WebSocket frames carry the MQTT bytes. Counted until the
                     // socket closes, upgraded or not.
-                    channel.closeFuture.whenComplete { _ in counter.wrappingDecrement(ordering: .relaxed) }
+                    channel.closeFuture.whenComplete { _ in limit.release() }
                     return WebSocketServerPipeline.configure(channel, maxPacketSize: broker.configuration.maxPacketSize) {
                         MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
                                            allocator: channel.allocator, onClose: {})
                     }
                 }
                 let handler = MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
-                                                 allocator: channel.allocator, onClose: { counter.wrappingDecrement(ordering: .relaxed) })
+                                                 allocator: channel.allocator, onClose: { limit.release() })
                 return channel.pipeline.addHandler(handler)
             }
         if case .tcp(let host, _) = plan.endpoint {
-            bootstrap = bootstrap.childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
-            if host.contains(":") {
-                // Let `::` and `0.0.0.0` share a port, as Mosquitto's two sockets do.
+            if TransportPolicy.tcpNoDelay {
+                bootstrap = bootstrap.childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            }
+            if host.contains(":") && TransportPolicy.ipv6Only {
                 bootstrap = bootstrap.serverChannelOption(ChannelOptions.ipOption(.ipv6_v6only), value: 1)
             }
         }

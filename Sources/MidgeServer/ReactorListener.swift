@@ -1,5 +1,4 @@
 #if os(Linux)
-import Atomics
 import Glibc
 import MidgeBroker
 import MidgeReactor
@@ -12,34 +11,28 @@ final class ReactorListener: @unchecked Sendable {
     let broker: Broker
     let policy: ListenerPolicy
     private let group: EpollEventLoopGroup
-    private let counter: ManagedAtomic<Int>
-    private let limit: Int
+    private let limit: ConnectionLimit
     private(set) var socket: SocketListener!
 
     init(host: String, port: Int, plan: ListenerPlan, broker: Broker, group: EpollEventLoopGroup,
-         counter: ManagedAtomic<Int>, acceptLoop: EpollEventLoop) throws {
+         limit: ConnectionLimit, acceptLoop: EpollEventLoop) throws {
         self.broker = broker
         self.policy = plan.policy
         self.group = group
-        self.counter = counter
-        self.limit = plan.maxConnections
-        // Let `::` and `0.0.0.0` share a port, as Mosquitto's two sockets do.
-        socket = try SocketListener(host: host, port: port, ipv6Only: true, loop: acceptLoop) { [unowned self] fd, peer in
+        self.limit = limit
+        socket = try SocketListener(host: host, port: port, backlog: TransportPolicy.listenBacklog,
+                                    ipv6Only: TransportPolicy.ipv6Only, loop: acceptLoop) { [unowned self] fd, peer in
             self.accepted(fd, peer: peer)
         }
         socket.start()
     }
 
     private func accepted(_ fd: Int32, peer: String) {
-        // max_connections: refuse (close) beyond the listener's limit.
-        let count = counter.wrappingIncrementThenLoad(ordering: .relaxed)
-        if limit >= 0 && count > limit {
-            counter.wrappingDecrement(ordering: .relaxed)
-            broker.log.notice("Client connection from \(peer) denied: max_connections exceeded.")
+        guard limit.admit(peer: peer, log: broker.log) else {
             Glibc.close(fd)
             return
         }
-        try? SocketListener.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        if TransportPolicy.tcpNoDelay { try? SocketListener.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
         let loop = group.nextLoop()
         if loop.inEventLoop {
             attach(fd, loop: loop)
@@ -62,7 +55,7 @@ final class ReactorListener: @unchecked Sendable {
 
     /// A connection of this listener closed.
     func connectionClosed() {
-        counter.wrappingDecrement(ordering: .relaxed)
+        limit.release()
     }
 
     /// Stops accepting; returns once the socket is closed (connections handed to a loop before

@@ -16,9 +16,9 @@ import NIOCore
 /// `send`. What the kernel does not take waits for `EPOLLOUT`.
 final class SocketConnection: EpollSource, ConnectionTransport {
     /// Above this many unsent bytes the connection is not writable (deliveries wait in the
-    /// session's bounded queue); below the low mark it is again. As NIO's write-buffer water marks.
-    static let highWater = 1024 * 1024
-    static let lowWater = 256 * 1024
+    /// session's bounded queue); below the low mark it is again (TransportPolicy).
+    static let highWater = TransportPolicy.writeHighWater
+    static let lowWater = TransportPolicy.writeLowWater
     /// Reads up to this size are copied out of the loop's buffer.
     static let copyLimit = EpollEventLoop.readBufferCapacity / 4
     private static let sharedAllocator = ByteBufferAllocator()
@@ -88,7 +88,7 @@ final class SocketConnection: EpollSource, ConnectionTransport {
     /// Sends what was written, then shuts down our sending side only: closing outright while the
     /// peer is still sending makes the kernel answer with RST, which can destroy the DISCONNECT or
     /// CONNACK just written before the peer reads it. Input that still arrives is read and
-    /// ignored; the socket is closed when the peer closes, or after 2 s.
+    /// ignored; the socket is closed when the peer closes, or after `TransportPolicy.closeLinger`.
     func close() {
         guard isRegistered, !closing else { return }
         closing = true
@@ -97,7 +97,7 @@ final class SocketConnection: EpollSource, ConnectionTransport {
         } else if !watchingWritable {
             send()  // shuts down the sending side once everything is sent
         }
-        _ = loop.scheduleTask(in: .seconds(2)) { self.closeNow() }
+        _ = loop.scheduleTask(in: TransportPolicy.closeLinger) { self.closeNow() }
     }
 
     func abort() { closeNow() }
@@ -114,7 +114,7 @@ final class SocketConnection: EpollSource, ConnectionTransport {
         connection?.readStarted()
         defer { connection?.readComplete() }
         // Up to 16 reads per wake-up, so that one busy client cannot starve the others on this loop.
-        for _ in 0..<16 {
+        for _ in 0..<TransportPolicy.readsPerWakeup {
             var result = 0
             loop.readBuffer.clear()
             loop.readBuffer.writeWithUnsafeMutableBytes(minimumWritableBytes: EpollEventLoop.readBufferCapacity) { space in

@@ -76,7 +76,7 @@ final class WebSocketStreamHandler: ChannelDuplexHandler, RemovableChannelHandle
         writeCloseFrame(context, code: code)
         let channel = context.channel
         context.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
-        channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        channel.eventLoop.scheduleTask(in: TransportPolicy.closeLinger) { channel.close(promise: nil) }
     }
 
     /// Frame-level errors from NIO's decoder (frame over the size limit, a fragmented or
