@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "midge", targets: ["midge"]),
         .library(name: "MQTTCodec", targets: ["MQTTCodec"]),
         .library(name: "MidgeBroker", targets: ["MidgeBroker"]),
+        .library(name: "MidgeConfig", targets: ["MidgeConfig"]),
         .library(name: "MidgeServer", targets: ["MidgeServer"]),
         .library(name: "MidgeClient", targets: ["MidgeClient"]),
     ],
@@ -34,6 +35,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
+        // The front end of the configuration: mosquitto.conf parsing (split by area) and password-file
+        // editing (`midge passwd`). It fills the engine's BrokerConfiguration; the engine never reads files.
+        .target(name: "MidgeConfig", dependencies: ["MidgeBroker"]),
         // Linux system calls Swift's Glibc module lacks (epoll, eventfd, accept4).
         .target(name: "CMidgeEpoll"),
         // Midge's own epoll event loops and listening sockets (NIO `EventLoop`s without channels).
@@ -89,7 +93,7 @@ let package = Package(
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .executableTarget(name: "midge", dependencies: [
-            "MidgeServer", "MidgeBroker", "MidgeClient", "MidgeBench", "MidgeTools",
+            "MidgeServer", "MidgeBroker", "MidgeConfig", "MidgeClient", "MidgeBench", "MidgeTools",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MQTTCodecTests", dependencies: [
@@ -103,8 +107,9 @@ let package = Package(
         .testTarget(name: "MidgeBrokerTests", dependencies: [
             "MidgeBroker", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .testTarget(name: "MidgeConfigTests", dependencies: ["MidgeConfig", "MidgeBroker"]),
         .testTarget(name: "MidgeServerTests", dependencies: [
-            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
+            "MidgeServer", "MidgeBroker", "MidgeConfig", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -1,5 +1,6 @@
 import XCTest
-@testable import MidgeBroker
+import MidgeBroker
+@testable import MidgeConfig
 
 /// The certificate-based TLS directives of mosquitto.conf(5): always options of the current
 /// listener (per_listener_settings or not), values checked with the line in errors.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import MidgeBroker
+import MidgeBroker
+@testable import MidgeConfig
 
 final class ConfigFileParserTests: XCTestCase {
 
