@@ -198,8 +198,8 @@ public final class Broker: @unchecked Sendable {
     /// granted QoS of its matching subscriptions and all their identifiers ([MQTT-3.3.4-2],
     /// [MQTT-3.3.4-3]; Midge sends one copy, see docs/conformance.md), one member per shared
     /// group. Retains it first when flagged. Returns the number of sessions it was routed to.
-    @discardableResult
     /// `willOf`: the session whose will this is (its publisher for `check_retain_source`).
+    @discardableResult
     func publish(_ message: Message, from publisher: Session?, context: LoopContext, routeMemo: RouteMemo? = nil,
                  willOf: Session? = nil) -> Int {
         // The loop's scratch array (no allocation per message); handed back emptied at the end.

@@ -104,3 +104,11 @@ struct MosquittoConfLine {
         return n
     }
 }
+
+/// The value readers as functions of a line, for handlers made from a reader and a setter
+/// (`tlsOption`, `securityOption`).
+enum LineValue {
+    static func freeText(_ line: MosquittoConfLine) throws -> String { try line.freeText() }
+    static func single(_ line: MosquittoConfLine) throws -> String { try line.single() }
+    static func bool(_ line: MosquittoConfLine) throws -> Bool { try line.bool() }
+}

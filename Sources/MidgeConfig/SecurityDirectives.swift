@@ -21,14 +21,8 @@ extension MosquittoConfReader {
             }
             r.config.perListenerSettings = value
         },
-        "allow_anonymous": { r, line, scope in
-            let value = try line.bool()
-            try r.updateSecurity(line, scope.cursor) { $0.allowAnonymous = value }
-        },
-        "allow_zero_length_clientid": { r, line, scope in
-            let value = try line.bool()
-            try r.updateSecurity(line, scope.cursor) { $0.allowZeroLengthClientID = value }
-        },
+        "allow_anonymous": securityOption(LineValue.bool) { $0.allowAnonymous = $1 },
+        "allow_zero_length_clientid": securityOption(LineValue.bool) { $0.allowZeroLengthClientID = $1 },
         "auto_id_prefix": { r, line, scope in
             let value = try line.freeText()
             let target = r.securityTarget(scope.cursor)
@@ -38,14 +32,8 @@ extension MosquittoConfReader {
             r.autoIDPrefixSet.insert(target)
             try r.updateSecurity(line, scope.cursor) { $0.autoIDPrefix = value }
         },
-        "password_file": { r, line, scope in
-            let value = try line.freeText()
-            try r.updateSecurity(line, scope.cursor) { $0.passwordFile = value }
-        },
-        "acl_file": { r, line, scope in
-            let value = try line.freeText()
-            try r.updateSecurity(line, scope.cursor) { $0.aclFile = value }
-        },
+        "password_file": securityOption(LineValue.freeText) { $0.passwordFile = $1 },
+        "acl_file": securityOption(LineValue.freeText) { $0.aclFile = $1 },
         "check_retain_source": { r, line, _ in
             // Global, but Mosquitto counts it as a security option for per_listener_settings ordering.
             let value = try line.bool()
@@ -57,6 +45,16 @@ extension MosquittoConfReader {
         "auth_ban_time": { r, line, _ in r.config.authBanTime = try line.int(in: 1...86_400) },
         "connection_rate_limit": { r, line, _ in r.config.connectionRateLimit = try line.int(in: 0...1_000_000) },
     ]
+
+    /// A handler that reads the value with `read`, then stores it with `set` in the security
+    /// settings the line applies to (global or the current listener's).
+    static func securityOption<Value>(_ read: @escaping @Sendable (MosquittoConfLine) throws -> Value,
+                                      _ set: @escaping @Sendable (inout SecuritySettings, Value) -> Void) -> DirectiveHandler {
+        { r, line, scope in
+            let value = try read(line)
+            try r.updateSecurity(line, scope.cursor) { set(&$0, value) }
+        }
+    }
 
     func securityTarget(_ cursor: ListenerCursor) -> SecurityTarget {
         guard config.perListenerSettings else { return .global }

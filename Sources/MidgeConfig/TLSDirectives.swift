@@ -7,31 +7,26 @@ import MidgeBroker
 extension MosquittoConfReader {
     static let tlsDirectives: [String: DirectiveHandler] = [
         // File names take the rest of the line, like Mosquitto's string options.
-        "certfile": tlsOption(TLSValue.freeText) { $0.certFile = $1 },
-        "keyfile": tlsOption(TLSValue.freeText) { $0.keyFile = $1 },
-        "cafile": tlsOption(TLSValue.freeText) { $0.caFile = $1 },
-        "capath": tlsOption(TLSValue.freeText) { $0.caPath = $1 },
-        "crlfile": tlsOption(TLSValue.freeText) { $0.crlFile = $1 },
-        "ciphers": tlsOption(TLSValue.single) { $0.ciphers = $1 },
-        "ciphers_tls1.3": tlsOption(TLSValue.single) { $0.ciphersTLS13 = $1 },
-        "tls_version": tlsOption(TLSValue.version) { $0.minimumVersion = $1 },
-        "require_certificate": tlsOption(TLSValue.bool, mayRepeat: true) { $0.requireCertificate = $1 },
-        "use_identity_as_username": tlsOption(TLSValue.bool, mayRepeat: true) { $0.useIdentityAsUsername = $1 },
-        "use_subject_as_username": tlsOption(TLSValue.bool, mayRepeat: true) { $0.useSubjectAsUsername = $1 },
+        "certfile": tlsOption(LineValue.freeText) { $0.certFile = $1 },
+        "keyfile": tlsOption(LineValue.freeText) { $0.keyFile = $1 },
+        "cafile": tlsOption(LineValue.freeText) { $0.caFile = $1 },
+        "capath": tlsOption(LineValue.freeText) { $0.caPath = $1 },
+        "crlfile": tlsOption(LineValue.freeText) { $0.crlFile = $1 },
+        "ciphers": tlsOption(LineValue.single) { $0.ciphers = $1 },
+        "ciphers_tls1.3": tlsOption(LineValue.single) { $0.ciphersTLS13 = $1 },
+        "tls_version": tlsOption(tlsVersion) { $0.minimumVersion = $1 },
+        "require_certificate": tlsOption(LineValue.bool, mayRepeat: true) { $0.requireCertificate = $1 },
+        "use_identity_as_username": tlsOption(LineValue.bool, mayRepeat: true) { $0.useIdentityAsUsername = $1 },
+        "use_subject_as_username": tlsOption(LineValue.bool, mayRepeat: true) { $0.useSubjectAsUsername = $1 },
     ]
 
-    /// How each kind of TLS value is read from its line.
-    enum TLSValue {
-        static func freeText(_ line: MosquittoConfLine) throws -> String { try line.freeText() }
-        static func single(_ line: MosquittoConfLine) throws -> String { try line.single() }
-        static func bool(_ line: MosquittoConfLine) throws -> Bool { try line.bool() }
-        static func version(_ line: MosquittoConfLine) throws -> TLSSettings.Version {
-            let value = try line.single()
-            guard let version = TLSSettings.Version(rawValue: value) else {
-                throw line.error("Invalid tls_version value \"\(value)\" (expected tlsv1.3, tlsv1.2 or tlsv1.1).")
-            }
-            return version
+    /// `tls_version`'s value.
+    static func tlsVersion(_ line: MosquittoConfLine) throws -> TLSSettings.Version {
+        let value = try line.single()
+        guard let version = TLSSettings.Version(rawValue: value) else {
+            throw line.error("Invalid tls_version value \"\(value)\" (expected tlsv1.3, tlsv1.2 or tlsv1.1).")
         }
+        return version
     }
 
     /// A handler that reads the value with `read`, then stores it with `set` in the current
