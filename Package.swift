@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "midge", targets: ["midge"]),
         .library(name: "MQTTCodec", targets: ["MQTTCodec"]),
         .library(name: "MidgeBroker", targets: ["MidgeBroker"]),
+        .library(name: "MidgeConfig", targets: ["MidgeConfig"]),
         .library(name: "MidgeServer", targets: ["MidgeServer"]),
         .library(name: "MidgeClient", targets: ["MidgeClient"]),
     ],
@@ -40,6 +41,9 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
+        // The front end of the configuration: mosquitto.conf parsing (split by area) and password-file
+        // editing (`midge passwd`). It fills the engine's BrokerConfiguration; the engine never reads files.
+        .target(name: "MidgeConfig", dependencies: ["MidgeBroker"]),
         // Linux system calls Swift's Glibc module lacks (epoll, eventfd, accept4).
         .target(name: "CMidgeEpoll"),
         // Midge's own epoll event loops and listening sockets (NIO `EventLoop`s without channels).
@@ -95,7 +99,7 @@ let package = Package(
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .executableTarget(name: "midge", dependencies: [
-            "MidgeServer", "MidgeBroker", "MidgeClient", "MidgeBench", "MidgeTools",
+            "MidgeServer", "MidgeBroker", "MidgeConfig", "MidgeClient", "MidgeBench", "MidgeTools",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MQTTCodecTests", dependencies: [
@@ -113,8 +117,9 @@ let package = Package(
             "MidgeEngineHarness", "MidgeBroker", "MQTTCodec",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .testTarget(name: "MidgeConfigTests", dependencies: ["MidgeConfig", "MidgeBroker"]),
         .testTarget(name: "MidgeServerTests", dependencies: [
-            "MidgeServer", "MidgeBroker", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
+            "MidgeServer", "MidgeBroker", "MidgeConfig", "MQTTCodec", "MidgeClient", "MidgeTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

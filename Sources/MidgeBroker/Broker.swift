@@ -154,7 +154,7 @@ public final class Broker: @unchecked Sendable {
         session.inflight.removeAll()
         if let will = session.pendingWill {
             session.pendingWill = nil
-            publish(will, from: nil, context: context(index: session.loopIndex))
+            publish(will, from: nil, context: context(index: session.loopIndex), willOf: session)
         }
     }
 
@@ -166,7 +166,7 @@ public final class Broker: @unchecked Sendable {
         let persists = session.persistsOffline || sessionContinues
         if let will {
             if willDelay == 0 || !persists {
-                if willDelay == 0 { publish(will, from: nil, context: context) } else {
+                if willDelay == 0 { publish(will, from: nil, context: context, willOf: session) } else {
                     // Session ends now, so the delayed will goes out now [MQTT-3.1.2-8].
                     session.pendingWill = will
                 }
@@ -175,7 +175,7 @@ public final class Broker: @unchecked Sendable {
                 session.willTask = context.eventLoop.scheduleTask(in: .seconds(Int64(willDelay))) { [weak self, weak session] in
                     guard let self, let session, let pending = session.pendingWill, session.connection == nil else { return }
                     session.pendingWill = nil
-                    self.publish(pending, from: nil, context: self.context(index: session.loopIndex))
+                    self.publish(pending, from: nil, context: self.context(index: session.loopIndex), willOf: session)
                     self.context(index: session.loopIndex).flushDirty()
                 }
             }
@@ -198,8 +198,10 @@ public final class Broker: @unchecked Sendable {
     /// granted QoS of its matching subscriptions and all their identifiers ([MQTT-3.3.4-2],
     /// [MQTT-3.3.4-3]; Midge sends one copy, see docs/conformance.md), one member per shared
     /// group. Retains it first when flagged. Returns the number of sessions it was routed to.
+    /// `willOf`: the session whose will this is (its publisher for `check_retain_source`).
     @discardableResult
-    func publish(_ message: Message, from publisher: Session?, context: LoopContext, routeMemo: RouteMemo? = nil) -> Int {
+    func publish(_ message: Message, from publisher: Session?, context: LoopContext, routeMemo: RouteMemo? = nil,
+                 willOf: Session? = nil) -> Int {
         // The loop's scratch array (no allocation per message); handed back emptied at the end.
         var matches = context.takeMatchScratch()
         defer { context.returnMatchScratch(&matches) }
@@ -232,7 +234,7 @@ public final class Broker: @unchecked Sendable {
             }
             message.prepareSharedHeaders(v3: v3, v5: v5)
         }
-        if message.retain { retained.store(message) }
+        if message.retain { retained.store(message, source: retainSource(publisher ?? willOf)) }
         if matches.isEmpty { return 0 }
 
         if loops.count == 1 {
@@ -252,6 +254,14 @@ public final class Broker: @unchecked Sendable {
             context.outgoing[index].removeAll(keepingCapacity: true)
         }
         return matches.count
+    }
+
+    /// `check_retain_source`: who published a retained message, so that its delivery to a new
+    /// subscriber can check the publisher's write access again. Nil when the option is off, for
+    /// broker-made messages, and for a session with no policy (no ACL can apply to it).
+    private func retainSource(_ session: Session?) -> RetainSource? {
+        guard configuration.checkRetainSource, let session, let policy = session.security else { return nil }
+        return RetainSource(clientID: session.clientID, username: session.username, policy: policy)
     }
 
     /// One delivery per session: highest QoS, union of subscription ids, retain if any says so.

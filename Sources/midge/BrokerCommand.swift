@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import MidgeBroker
+import MidgeConfig
 import MidgeServer
 import NIOCore
 

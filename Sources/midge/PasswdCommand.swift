@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MidgeBroker
+import MidgeConfig
 
 /// `midge passwd`: mosquitto_passwd's interface over `PasswordFileEditor`.
 struct PasswdCommand: ParsableCommand {

@@ -1,3 +1,4 @@
+import Foundation
 @testable import MidgeBroker
 import MQTTCodec
 import NIOCore
@@ -21,6 +22,26 @@ final class RetainedStoreTests: XCTestCase {
         store.store(message("a/b", ""))   // an empty payload clears it [MQTT-3.3.1-6]
         XCTAssertEqual(store.matching("#").map(\.topic), ["a/c"])
         XCTAssertEqual(store.count, 1)
+    }
+
+    /// check_retain_source: an entry keeps its publisher, which answers against the policy's
+    /// current ACL; a replacement without a publisher forgets it.
+    func testEntriesKeepTheirPublisherForCheckRetainSource() throws {
+        let directory = NSTemporaryDirectory() + "midge-retain-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "user ciel\ntopic readwrite home/#\n".write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+        let policy = try SecurityPolicy(settings: SecuritySettings(aclFile: directory + "/acl"), allowAnonymous: true)
+        let store = RetainedStore()
+        store.store(message("home/a", "1"), source: RetainSource(clientID: "c", username: "ciel", policy: policy))
+        let entry = try XCTUnwrap(store.matchingEntries("home/#").first)
+        XCTAssertEqual(entry.source?.clientID, "c")
+        XCTAssertEqual(entry.source?.mayStillWrite("home/a"), true)
+        try "user ciel\ntopic read home/#\n".write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+        XCTAssertNil(policy.reload())
+        XCTAssertEqual(entry.source?.mayStillWrite("home/a"), false)
+        store.store(message("home/a", "2"))
+        XCTAssertNil(store.matchingEntries("home/a").first?.source)
     }
 
     func testDollarTopicsNeedAnExplicitFirstLevel() {

@@ -168,6 +168,62 @@ final class AccessControlEndToEndTests: XCTestCase {
         await XCTAssertThrowsErrorAsync(try await robot.receive(timeout: .milliseconds(300)))
     }
 
+    /// check_retain_source (Mosquitto 2.0's src/retain.c): before a retained message goes to a new
+    /// subscriber, its publisher's write access to the topic is checked again against the current
+    /// ACL; without the option only the subscriber's read access counts.
+    func testCheckRetainSourceWithholdsRetainedMessagesWhosePublisherLostWriteAccess() async throws {
+        for check in [true, false] {
+            try """
+                user ciel
+                topic readwrite home/#
+                user robot
+                topic read home/#
+                """.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+            let broker = try makeBroker { $0.checkRetainSource = check }
+            defer { broker.shutdown() }
+            let (ciel, _) = try await connack(broker, "ciel", .v5, user: "ciel", password: "ciel")
+            for topic in ["home/a", "home/b"] {
+                try await ciel.send(.publish(PublishPacket(topic: topic, payload: ByteBuffer(string: topic), qos: .atLeastOnce, retain: true, packetID: 1)))
+                guard case .puback = try await ciel.receive() else { return XCTFail("no PUBACK for \(topic) (check \(check))") }
+            }
+            await ciel.close()
+            // ciel may no longer write home/a (a reload); robot may still read both.
+            try """
+                user ciel
+                topic read home/#
+                topic readwrite home/b
+                user robot
+                topic read home/#
+                """.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+            broker.server.reloadSecurity()
+            let (robot, _) = try await connack(broker, "robot", .v5, user: "robot", password: "robot")
+            try await robot.send(.subscribe(SubscribePacket(packetID: 2, subscriptions: [TopicSubscription(filter: "home/#")])))
+            guard case .suback = try await robot.receive() else { return XCTFail("no SUBACK (check \(check))") }
+            var topics: [String] = []
+            while let packet = try? await robot.receive(timeout: .milliseconds(300)) {
+                guard case .publish(let retained) = packet else { return XCTFail("unexpected \(packet) (check \(check))") }
+                XCTAssertTrue(retained.retain)
+                topics.append(retained.topic)
+            }
+            XCTAssertEqual(topics, check ? ["home/b"] : ["home/a", "home/b"], "check_retain_source \(check)")
+            // Withheld, not forgotten: with the write access back, home/a is sent again.
+            if check {
+                try """
+                    user ciel
+                    topic readwrite home/#
+                    user robot
+                    topic read home/#
+                    """.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+                broker.server.reloadSecurity()
+                try await robot.send(.subscribe(SubscribePacket(packetID: 3, subscriptions: [TopicSubscription(filter: "home/a")])))
+                guard case .suback = try await robot.receive() else { return XCTFail("no SUBACK") }
+                guard case .publish(let again) = try await robot.receive() else { return XCTFail("home/a not sent again") }
+                XCTAssertEqual(again.topic, "home/a")
+            }
+            await robot.close()
+        }
+    }
+
     func testWillNeedsWriteAccessToItsTopic() async throws {
         let broker = try makeBroker()
         defer { broker.shutdown() }

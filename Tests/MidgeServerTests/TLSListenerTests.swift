@@ -2,6 +2,7 @@ import Foundation
 import MQTTCodec
 import MidgeBroker
 import MidgeClient
+import MidgeConfig
 import MidgeServer
 import MidgeTestSupport
 import NIOCore

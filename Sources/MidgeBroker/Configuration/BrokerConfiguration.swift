@@ -1,7 +1,8 @@
 import Foundation
 
 // Configuration model for Midge, mirroring the semantics of Eclipse Mosquitto 2.0's
-// mosquitto.conf(5). The parser that fills it lives in ConfigFileParser.swift.
+// mosquitto.conf(5). The parser that fills it is the MidgeConfig target's
+// ConfigFileParser: the engine only takes a BrokerConfiguration.
 
 /// A `log_type` value.
 ///

@@ -40,7 +40,14 @@ extension ClientConnection {
             case .sendOnNewSubscribe: if existed { continue }
             case .sendOnSubscribe: break
             }
-            for message in broker.retained.matching(filter, now: now) {
+            for entry in broker.retained.matchingEntries(filter, now: now) {
+                let message = entry.message
+                // check_retain_source: its publisher must still be allowed to write the topic
+                // under the current ACL, or it is not sent (it stays retained, as in Mosquitto).
+                if let source = entry.source, !source.mayStillWrite(message.topic) {
+                    log.debug("Retained message on \(message.topic) not sent to \(clientID): its publisher \(source.clientID) may no longer write it")
+                    continue
+                }
                 let qos = configuration.upgradeOutgoingQoS ? request.options.qos : min(message.qos, request.options.qos)
                 // Sent because of a new subscription: RETAIN is 1 [MQTT-3.3.1-8].
                 retainedDeliveries.append(Delivery(session: session, message: message, qos: qos, retain: true,

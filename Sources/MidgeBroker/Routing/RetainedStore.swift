@@ -2,44 +2,76 @@ import MQTTCodec
 import NIOConcurrencyHelpers
 import NIOCore
 
+/// Who published a retained message, as `check_retain_source` needs it: the client id and
+/// username at publish time and the security policy of the listener it came through. Kept only
+/// while the option is on (Mosquitto's `source_id`, `source_username`, `source_listener`).
+public struct RetainSource: Sendable {
+    public let clientID: String
+    public let username: String?
+    public let policy: SecurityPolicy
+
+    public init(clientID: String, username: String?, policy: SecurityPolicy) {
+        self.clientID = clientID
+        self.username = username
+        self.policy = policy
+    }
+
+    /// Whether the publisher may still write `topic` under the policy's current ACL.
+    public func mayStillWrite(_ topic: String) -> Bool {
+        policy.allows(.write, topic: topic, clientID: clientID, username: username)
+    }
+}
+
 /// Retained messages by topic (spec 3.3.1.3). Written on a retained PUBLISH, read on SUBSCRIBE.
 public final class RetainedStore: @unchecked Sendable {
+    public struct Entry: Sendable {
+        public let message: Message
+        /// The publisher, when `check_retain_source` is on and a client published it.
+        public let source: RetainSource?
+    }
+
     private let lock = NIOLock()
     /// Keyed by the topic's bytes: no normalisation [MQTT-4.7.3-4].
-    private var messages: [ExactText: Message] = [:]
+    private var entries: [ExactText: Entry] = [:]
 
     public init() {}
 
     /// Stores `message` as the retained message of its topic; an empty payload clears it [MQTT-3.3.1-6] [MQTT-3.3.1-7].
-    public func store(_ message: Message) {
+    public func store(_ message: Message, source: RetainSource? = nil) {
         let message = message.payload.readableBytes == 0 ? message : message.compacted()
         lock.withLock {
             if message.payload.readableBytes == 0 {
-                messages[ExactText(message.topic)] = nil
+                entries[ExactText(message.topic)] = nil
             } else {
-                messages[ExactText(message.topic)] = message
+                entries[ExactText(message.topic)] = Entry(message: message, source: source)
             }
         }
     }
 
     /// Retained messages whose topic matches `filter`, expired ones dropped (and forgotten).
     public func matching(_ filter: String, now: NIODeadline = .now()) -> [Message] {
+        matchingEntries(filter, now: now).map(\.message)
+    }
+
+    /// Retained messages whose topic matches `filter`, with their publishers, expired ones
+    /// dropped (and forgotten); sorted by topic.
+    public func matchingEntries(_ filter: String, now: NIODeadline = .now()) -> [Entry] {
         lock.withLock {
-            var result: [Message] = []
+            var result: [Entry] = []
             if !Topic.hasWildcard(filter) {
-                if let message = messages[ExactText(filter)] {
-                    if message.isExpired(at: now) { messages[ExactText(filter)] = nil } else { result.append(message) }
+                if let entry = entries[ExactText(filter)] {
+                    if entry.message.isExpired(at: now) { entries[ExactText(filter)] = nil } else { result.append(entry) }
                 }
                 return result
             }
             var expired: [ExactText] = []
-            for (topic, message) in messages where Topic.matches(name: message.topic, filter: filter) {
-                if message.isExpired(at: now) { expired.append(topic) } else { result.append(message) }
+            for (topic, entry) in entries where Topic.matches(name: entry.message.topic, filter: filter) {
+                if entry.message.isExpired(at: now) { expired.append(topic) } else { result.append(entry) }
             }
-            for topic in expired { messages[topic] = nil }
-            return result.sorted { $0.topic < $1.topic }
+            for topic in expired { entries[topic] = nil }
+            return result.sorted { $0.message.topic < $1.message.topic }
         }
     }
 
-    public var count: Int { lock.withLock { messages.count } }
+    public var count: Int { lock.withLock { entries.count } }
 }

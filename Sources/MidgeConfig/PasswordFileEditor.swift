@@ -1,4 +1,5 @@
 import Foundation
+import MidgeBroker
 
 /// What `midge passwd` (mosquitto_passwd's interface) does to a password file, without the
 /// terminal: parse its arguments, change the file, write it back atomically with mode 0600.

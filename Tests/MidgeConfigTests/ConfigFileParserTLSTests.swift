@@ -1,5 +1,6 @@
 import XCTest
-@testable import MidgeBroker
+import MidgeBroker
+@testable import MidgeConfig
 
 /// The certificate-based TLS directives of mosquitto.conf(5): always options of the current
 /// listener (per_listener_settings or not), values checked with the line in errors.
@@ -63,17 +64,21 @@ final class ConfigFileParserTLSTests: XCTestCase {
         XCTAssertEqual(config.listeners[0].tls.certFile, "a.crt")
     }
 
-    func testBadValuesAreErrorsAtTheirLine() {
-        XCTAssertEqual(error("listener 8883\ntls_version tlsv1.0\n"),
-                       "tls.conf:2: Invalid tls_version value \"tlsv1.0\" (expected tlsv1.3, tlsv1.2 or tlsv1.1).")
-        XCTAssertEqual(error("listener 8883\nrequire_certificate yes\n"),
-                       "tls.conf:2: Invalid value for require_certificate: \"yes\" (expected true or false).")
-        XCTAssertEqual(error("listener 8883\ncertfile a\n\ncertfile b\n"), "tls.conf:4: Duplicate certfile value in configuration.")
-        XCTAssertEqual(error("listener 8883\ncafile\n"), "tls.conf:2: Missing value for cafile.")
-    }
-
-    func testEngineAndPSKOptionsAreStillNotSupported() {
-        XCTAssertEqual(error("listener 8883\ntls_engine pkcs11\n"), "tls.conf:2: directive 'tls_engine' is not supported yet")
-        XCTAssertEqual(error("listener 8883\npsk_hint x\n"), "tls.conf:2: directive 'psk_hint' is not supported yet")
+    /// (configuration, the whole error it must give) rows.
+    func testBadValuesAndPendingOptionsAreErrorsAtTheirLine() {
+        let rows: [(text: String, error: String)] = [
+            ("listener 8883\ntls_version tlsv1.0\n",
+             "tls.conf:2: Invalid tls_version value \"tlsv1.0\" (expected tlsv1.3, tlsv1.2 or tlsv1.1)."),
+            ("listener 8883\nrequire_certificate yes\n",
+             "tls.conf:2: Invalid value for require_certificate: \"yes\" (expected true or false)."),
+            ("listener 8883\ncertfile a\n\ncertfile b\n", "tls.conf:4: Duplicate certfile value in configuration."),
+            ("listener 8883\ncafile\n", "tls.conf:2: Missing value for cafile."),
+            // Engine and PSK options are still not supported.
+            ("listener 8883\ntls_engine pkcs11\n", "tls.conf:2: directive 'tls_engine' is not supported yet"),
+            ("listener 8883\npsk_hint x\n", "tls.conf:2: directive 'psk_hint' is not supported yet"),
+        ]
+        for row in rows {
+            XCTAssertEqual(error(row.text), row.error, row.text.debugDescription)
+        }
     }
 }

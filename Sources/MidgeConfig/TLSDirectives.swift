@@ -1,0 +1,48 @@
+import MidgeBroker
+
+// Certificate-based TLS directives: always options of the current listener (the default listener
+// before any `listener` line), whatever per_listener_settings says, as in Mosquitto. Values are
+// checked here; MidgeServer loads the files at start-up, naming the line kept in `tls.sources`.
+// A value-taking option given twice for one listener is an error; the booleans may repeat.
+extension MosquittoConfReader {
+    static let tlsDirectives: [String: DirectiveHandler] = [
+        // File names take the rest of the line, like Mosquitto's string options.
+        "certfile": tlsOption(LineValue.freeText) { $0.certFile = $1 },
+        "keyfile": tlsOption(LineValue.freeText) { $0.keyFile = $1 },
+        "cafile": tlsOption(LineValue.freeText) { $0.caFile = $1 },
+        "capath": tlsOption(LineValue.freeText) { $0.caPath = $1 },
+        "crlfile": tlsOption(LineValue.freeText) { $0.crlFile = $1 },
+        "ciphers": tlsOption(LineValue.single) { $0.ciphers = $1 },
+        "ciphers_tls1.3": tlsOption(LineValue.single) { $0.ciphersTLS13 = $1 },
+        "tls_version": tlsOption(tlsVersion) { $0.minimumVersion = $1 },
+        "require_certificate": tlsOption(LineValue.bool, mayRepeat: true) { $0.requireCertificate = $1 },
+        "use_identity_as_username": tlsOption(LineValue.bool, mayRepeat: true) { $0.useIdentityAsUsername = $1 },
+        "use_subject_as_username": tlsOption(LineValue.bool, mayRepeat: true) { $0.useSubjectAsUsername = $1 },
+    ]
+
+    /// `tls_version`'s value.
+    static func tlsVersion(_ line: MosquittoConfLine) throws -> TLSSettings.Version {
+        let value = try line.single()
+        guard let version = TLSSettings.Version(rawValue: value) else {
+            throw line.error("Invalid tls_version value \"\(value)\" (expected tlsv1.3, tlsv1.2 or tlsv1.1).")
+        }
+        return version
+    }
+
+    /// A handler that reads the value with `read`, then stores it with `set` in the current
+    /// listener's TLS settings and remembers the line.
+    static func tlsOption<Value>(_ read: @escaping @Sendable (MosquittoConfLine) throws -> Value, mayRepeat: Bool = false,
+                                 _ set: @escaping @Sendable (inout TLSSettings, Value) -> Void) -> DirectiveHandler {
+        { r, line, scope in
+            let value = try read(line)
+            let name = line.directive
+            try r.updateListener(line, scope.cursor) { listener in
+                if !mayRepeat && listener.tls.sources[name] != nil {
+                    throw line.error("Duplicate \(name) value in configuration.")
+                }
+                set(&listener.tls, value)
+                listener.tls.sources[name] = line.source
+            }
+        }
+    }
+}
