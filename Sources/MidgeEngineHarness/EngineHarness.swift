@@ -123,6 +123,10 @@ public final class HarnessClient {
     public func receivedPackets() -> [MQTTPacket] {
         var packets = unreadPackets
         unreadPackets = []
+        // Raw CONNECT bytes set the version the broker answers in: decode with it.
+        if let connection {
+            decoder.decoder.protocolVersion = harness.onLoop(transport.loop.index) { connection.protocolVersion }
+        }
         do {
             try decoder.decode(transport.takeOutput()) { packet in
                 packets.append(packet)

@@ -88,6 +88,10 @@ public final class ClientConnection {
         self.stream = PacketStreamDecoder(PacketDecoder(maximumPacketSize: limit > 0 ? limit : .max))
     }
 
+    /// The protocol version the broker writes to this client in: the CONNECT's, as soon as the
+    /// decoder read its protocol level (even when the CONNECT is refused), else 3.1.1. On the loop.
+    public var protocolVersion: ProtocolVersion { stream.decoder.protocolVersion ?? version }
+
     /// The name Mosquitto's log lines use before the client id is known.
     var logName: String { clientID.isEmpty ? "<unknown>" : clientID }
 
