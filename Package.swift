@@ -162,6 +162,7 @@ import class Foundation.ProcessInfo
 if ProcessInfo.processInfo.environment["MIDGE_FUZZ"] != nil {
     let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
         ("FuzzCodec", ["MQTTCodec", .product(name: "NIOCore", package: "swift-nio")]),
+        ("FuzzEngine", ["MidgeEngineHarness", "MidgeBroker", "MQTTCodec", .product(name: "NIOCore", package: "swift-nio")]),
     ]
     for fuzz in fuzzTargets {
         package.targets.append(.executableTarget(name: fuzz.name, dependencies: fuzz.dependencies, path: "Fuzz/\(fuzz.name)"))
