@@ -59,24 +59,4 @@ final class WillPropertiesTests: XCTestCase {
         XCTAssertEqual(published.topic, "props3/will")
         XCTAssertEqual(published.payload.text, "{}")
     }
-
-    func testExpiredWillIsNotDeliveredFromOfflineQueue() async throws {
-        // Message Expiry Interval of a will: a subscriber offline longer than it does not get it
-        // [MQTT-3.3.2-5].
-        let broker = try startBroker()
-        let (subscriber, _) = try await connectAccepted(broker, "offline-sub", sessionExpiry: 60)
-        try await subscribe(subscriber, "exp-will/#")
-        try await disconnect(subscriber)
-        var properties = Properties()
-        properties.messageExpiryInterval = 1
-        let (client, _) = try await connectAccepted(broker, "exp-will",
-                                                    will: Will(topic: "exp-will/t", payload: ByteBuffer(text: "short-lived"),
-                                                               qos: .atLeastOnce, properties: properties))
-        await client.close()
-        try await Task.sleep(nanoseconds: 1_300_000_000)
-        let (back, connack) = try await connectAccepted(broker, "offline-sub", cleanStart: false, sessionExpiry: 60)
-        XCTAssertTrue(connack.sessionPresent)
-        await expectNothing(back, for: 0.3, "(the will expired while queued)")
-        try await disconnect(back)
-    }
 }

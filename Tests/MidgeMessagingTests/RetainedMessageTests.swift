@@ -171,30 +171,4 @@ final class RetainedMessageTests: MessagingTestCase {
             await subscriber.close(); await publisher.close()
         }
     }
-
-    /// A retained message with a Message Expiry Interval is sent with the remaining interval
-    /// [MQTT-3.3.2-6] while it lasts and not at all once it has expired [MQTT-3.3.2-5].
-    func testRetainedMessageExpires() async throws {
-        let publisher = try await connect("rx-pub", .v5)
-        var short = Properties()
-        short.messageExpiryInterval = 1
-        try await publisher.publish("rx/short", "short", qos: .atLeastOnce, retain: true, properties: short)
-        var long = Properties()
-        long.messageExpiryInterval = 100
-        try await publisher.publish("rx/long", "long", qos: .atLeastOnce, retain: true, properties: long)
-
-        let early = try await retainedOnSubscribe("rx-early", .v5, filter: "rx/+", publisher: publisher, marker: "rx-mark")
-        XCTAssertEqual(Set(early.map(\.text)), ["short", "long"])
-        XCTAssertEqual(early.first { $0.text == "long" }?.properties.messageExpiryInterval.map { $0 <= 100 && $0 >= 99 }, true)
-
-        try await Task.sleep(nanoseconds: 1_200_000_000)
-        let late = try await retainedOnSubscribe("rx-late", .v5, filter: "rx/+", publisher: publisher, marker: "rx-mark")
-        XCTAssertEqual(late.map(\.text), ["long"], "the expired retained message was still sent")
-        if let interval = late.first?.properties.messageExpiryInterval {
-            XCTAssertLessThanOrEqual(interval, 99)
-        } else {
-            XCTFail("Message Expiry Interval missing on the retained message")
-        }
-        await publisher.close()
-    }
 }
