@@ -4,7 +4,8 @@
 # headless-browser WebSocket test, the pip package paho-mqtt for the
 # `python3` on PATH), then `swift build` (debug: the `midge` binary the interop tests
 # start) and `swift test "$@"` (e.g. scripts/test.sh --filter Interop); without arguments it
-# also runs scripts/conformance-coverage.py (matrix and test citations must agree).
+# also runs scripts/conformance-coverage.py (matrix and test citations must agree), fuzzes each
+# libFuzzer target for 60 s and runs the engine/reactor/server tests under ThreadSanitizer.
 # Exit code: swift test's (or the failing setup/build step's).
 # Used as is by CI (.ci/run): CI=true, no stdin, root.
 set -euo pipefail
@@ -139,11 +140,29 @@ set -e
 say "swift test exited with $rc"
 
 # A full run also checks that docs/conformance.md's matrix and the tests' normative-id
-# citations agree, and prints the coverage count.
+# citations agree, and prints the coverage count; then fuzzes each libFuzzer target for
+# MIDGE_FUZZ_SECONDS (default 60) and runs the engine, reactor and server tests under
+# ThreadSanitizer (the long versions: scripts/fuzz.sh TARGET SECONDS, scripts/tsan.sh).
 if [ "$#" -eq 0 ]; then
     say "conformance coverage (scripts/conformance-coverage.py)"
     if ! python3 scripts/conformance-coverage.py && [ "$rc" -eq 0 ]; then
         rc=1
     fi
+    for target in $(bash scripts/fuzz.sh list); do
+        say "fuzzing $target for ${MIDGE_FUZZ_SECONDS:-60} s (scripts/fuzz.sh)"
+        if ! bash scripts/fuzz.sh "$target" "${MIDGE_FUZZ_SECONDS:-60}" > "${TMPDIR:-/tmp}/midge-fuzz-$target.log" 2>&1; then
+            tail -n 60 "${TMPDIR:-/tmp}/midge-fuzz-$target.log"
+            rc=1
+        fi
+        tail -n 1 "${TMPDIR:-/tmp}/midge-fuzz-$target.log"
+    done
+    say "ThreadSanitizer: engine, reactor and server tests (scripts/tsan.sh --ci)"
+    if ! bash scripts/tsan.sh --ci > "${TMPDIR:-/tmp}/midge-tsan.log" 2>&1; then
+        grep -E 'error:|WARNING: ThreadSanitizer|failed \(' "${TMPDIR:-/tmp}/midge-tsan.log" | head -n 40
+        grep -A14 'WARNING: ThreadSanitizer' "${TMPDIR:-/tmp}/midge-tsan.log" | head -n 80
+        rc=1
+    fi
+    tail -n 1 "${TMPDIR:-/tmp}/midge-tsan.log"
 fi
+say "done: exit $rc"
 exit "$rc"
