@@ -9,12 +9,12 @@ byte stream. Seeds come from
     packet type, every property id, CONNECT of levels 3/4/5 with will, user name and password;
   * streams: a CONNECT then packets of its version, for a server-side decoder (the CONNECT
     decides), cut into reads in different ways.
-Usage: python3 Fuzz/make_codec_corpus.py   (rewrites the folder; deterministic)
+Usage: python3 Fuzz/make_codec_corpus.py   (deterministic; rewrites its own named files and
+leaves the others, the fuzzer's finds added by `scripts/fuzz.sh merge FuzzCodec`, in place)
 """
 import hashlib
 import os
 import re
-import shutil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Fuzz", "corpus", "FuzzCodec")
@@ -253,9 +253,7 @@ def build():
 
 def main():
     build()
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
-    os.makedirs(OUT)
+    os.makedirs(OUT, exist_ok=True)
     names = set()
     for name, data in seeds:
         assert name not in names, name

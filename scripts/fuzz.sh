@@ -3,8 +3,8 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS [libFuzzer args...]   build TARGET, fuzz it for SECONDS
 #   scripts/fuzz.sh build TARGET                          build only; prints the binary's path
-#   scripts/fuzz.sh merge TARGET                          minimise the working corpus plus the
-#                                                         committed seeds into Fuzz/corpus/TARGET
+#   scripts/fuzz.sh merge TARGET                          add to Fuzz/corpus/TARGET the few working-
+#                                                         corpus inputs that reach new edges
 #   scripts/fuzz.sh list                                  the known targets
 #
 # A target is a folder Fuzz/<TARGET>/ holding one Swift file that defines LLVMFuzzerTestOneInput
@@ -71,9 +71,13 @@ case "${1:-}" in
         seeds=Fuzz/corpus/$target
         merged=$SCRATCH/merged/$target
         rm -rf "$merged"; mkdir -p "$merged" "$SCRATCH/corpus/$target"
-        # Seeds first, so that a seed covering the same features as a fuzzer find is the one kept.
-        "$binary" -merge=1 "$merged" "$seeds" "$SCRATCH/corpus/$target" 2>&1 | grep -E "MERGE-OUTER: [0-9]+ new files" || true
-        rm -rf "$seeds"; mkdir -p "$seeds"; cp "$merged"/* "$seeds"/
+        # Every committed seed stays; from the working corpus, a small set (set cover) of inputs
+        # that reach edges the seeds do not (edges only, -use_counters=0: hit counts would bring
+        # in hundreds of near-duplicates).
+        cp "$seeds"/* "$merged"/
+        "$binary" -set_cover_merge=1 -use_counters=0 "$merged" "$SCRATCH/corpus/$target" 2>&1 \
+            | grep -E "MERGE-OUTER: [0-9]+ new files" || true
+        cp -n "$merged"/* "$seeds"/
         echo "$seeds: $(ls "$seeds" | wc -l) files, $(cat "$seeds"/* | wc -c) bytes"
         exit 0 ;;
 esac
