@@ -77,7 +77,7 @@ case "${1:-}" in
         cp "$seeds"/* "$merged"/
         "$binary" -set_cover_merge=1 -use_counters=0 "$merged" "$SCRATCH/corpus/$target" 2>&1 \
             | grep -E "MERGE-OUTER: [0-9]+ new files" || true
-        cp -n "$merged"/* "$seeds"/
+        for file in "$merged"/*; do [ -e "$seeds/${file##*/}" ] || cp "$file" "$seeds"/; done
         echo "$seeds: $(ls "$seeds" | wc -l) files, $(cat "$seeds"/* | wc -c) bytes"
         exit 0 ;;
 esac
@@ -94,7 +94,7 @@ crashes=$SCRATCH/crashes/$target
 logs=$SCRATCH/logs
 [ "${FUZZ_FRESH:-0}" = 1 ] && rm -rf "$corpus"
 mkdir -p "$corpus" "$crashes" "$logs"
-cp -n Fuzz/corpus/"$target"/* "$corpus"/ 2>/dev/null || true
+for file in Fuzz/corpus/"$target"/*; do [ -e "$corpus/${file##*/}" ] || cp "$file" "$corpus"/; done
 log=$logs/$target-$(date +%Y%m%d-%H%M%S).log
 args=("$corpus" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$ROOT/$crashes/")
 [ -f "Fuzz/$target.dict" ] && args+=(-dict="Fuzz/$target.dict")
