@@ -33,27 +33,6 @@ import Glibc
 import Darwin
 #endif
 
-// MARK: Known issues
-
-/// Set MIDGE_FUZZ_STRICT to trap on the known issues below too. Without it the fuzzer tolerates
-/// them (and only them), so that a run goes on looking for new ones. Each is in docs/fuzzing.md
-/// and has a test in Tests/MQTTCodecTests/FuzzRegressionTests.swift; once the codec is fixed
-/// the tolerance no longer matters (the decoder throws) and can be deleted.
-let strict = getenv("MIDGE_FUZZ_STRICT") != nil
-
-/// What the round trip of `packet` is known to give instead of `packet` itself.
-func knownRoundTrip(_ packet: MQTTPacket, _ version: ProtocolVersion) -> MQTTPacket {
-    guard !strict else { return packet }
-    // Known issue 1: a 3.1/3.1.1 SUBACK return code other than 0x00, 0x01, 0x02, 0x80 is
-    // accepted by the decoder (3.1.1 reserves them [MQTT-3.9.3-2]) and written back as 0x80.
-    if version != .v5, case .suback(var suback) = packet,
-       suback.reasonCodes.contains(where: { $0.rawValue > 2 && $0.rawValue != 0x80 }) {
-        suback.reasonCodes = suback.reasonCodes.map { $0.rawValue <= 2 ? $0 : .unspecifiedError }
-        return .suback(suback)
-    }
-    return packet
-}
-
 // SwiftPM links an executable target with `--defsym main=<Target>_main` on Linux (so tests can
 // import it): that symbol starts libFuzzer's driver, the `main` libFuzzer would otherwise be.
 @_silgen_name("LLVMFuzzerRunDriver")
@@ -314,7 +293,7 @@ func checkRoundTrip(_ packet: MQTTPacket, _ version: ProtocolVersion, _ stream: 
     }
     guard let again else { violation("re-encoded \(packet.type) (\(version)) is incomplete: \(hex(bytes.prefix(64)))", stream, selector) }
     if buffer.readableBytes != 0 { violation("re-encoded \(packet.type) left \(buffer.readableBytes) bytes", stream, selector) }
-    if again != knownRoundTrip(packet, version) {
+    if again != packet {
         violation("round trip in \(version) changed the packet:\n  decoded   \(packet)\n  round trip \(again)\n  bytes \(hex(bytes.prefix(64)))", stream, selector)
     }
     let bytesAgain = encoded(again, version)

@@ -212,7 +212,9 @@ public struct PacketDecoder: Sendable {
                 }
                 let noLocal = options & 0x04 != 0
                 // No Local on a Shared Subscription is a Protocol Error [MQTT-3.8.3-4].
-                if noLocal && filter.hasPrefix("$share/") {
+                // Byte-wise, as Topic.parseShared decides what is shared (String's hasPrefix
+                // compares Characters: "$share/" + a combining mark would not match).
+                if noLocal && filter.utf8.starts(with: "$share/".utf8) {
                     throw MQTTCodecError.protocolError("no local set on shared subscription '\(filter)'")
                 }
                 subscriptions.append(TopicSubscription(filter: filter, options: SubscriptionOptions(
@@ -233,7 +235,14 @@ public struct PacketDecoder: Sendable {
         let packetID = try body.readMQTTUInt16("packet identifier")
         let properties = version == .v5 ? try Properties.read(from: &body, context: .suback) : .none
         var codes: [ReasonCode] = []
-        while body.readableBytes > 0 { codes.append(ReasonCode(rawValue: try body.readMQTTByte("reason code"))) }
+        while body.readableBytes > 0 {
+            let code = try body.readMQTTByte("reason code")
+            // 3.1/3.1.1 allow only 0x00, 0x01, 0x02 and 0x80; the others are reserved [3.1.1:MQTT-3.9.3-2].
+            if version != .v5 && code > 2 && code != 0x80 {
+                throw MQTTCodecError.malformed("SUBACK return code 0x\(String(code, radix: 16)) is reserved")
+            }
+            codes.append(ReasonCode(rawValue: code))
+        }
         return SubAckPacket(packetID: packetID, reasonCodes: codes, properties: properties)
     }
 

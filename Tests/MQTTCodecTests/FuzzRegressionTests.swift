@@ -3,9 +3,7 @@ import XCTest
 @testable import MQTTCodec
 
 /// Inputs found by fuzzing the codec (Fuzz/FuzzCodec, docs/fuzzing.md), minimised, each with the
-/// outcome the specification requires. A test whose bug is not fixed yet skips (naming it)
-/// instead of failing, so that the suite stays green until the codec is mended; the fuzz target
-/// tolerates the same known issues unless MIDGE_FUZZ_STRICT is set.
+/// outcome the specification requires (both bugs below are fixed; these keep them fixed).
 final class FuzzRegressionTests: XCTestCase {
     /// Decodes `input` as one packet; returns the packet, or the codec error it threw.
     private func decode(_ input: [UInt8], version: ProtocolVersion?) throws -> Result<MQTTPacket?, MQTTCodecError> {
@@ -18,7 +16,7 @@ final class FuzzRegressionTests: XCTestCase {
         }
     }
 
-    /// Known issue 1 (FuzzCodec, round trip): a 3.1 / 3.1.1 SUBACK return code other than 0x00,
+    /// Fixed issue 1 (FuzzCodec, round trip): a 3.1 / 3.1.1 SUBACK return code other than 0x00,
     /// 0x01, 0x02 and 0x80 was accepted and kept, then re-encoded as 0x80, so encode(decode(x))
     /// changed the packet. 3.1.1 reserves the other values [MQTT-3.9.3-2]: a Malformed Packet.
     /// Fuzz input (MIDGE_FUZZ_STRICT=1, minimised with -minimize_crash=1): selector 02 00 (3.1.1,
@@ -38,13 +36,13 @@ final class FuzzRegressionTests: XCTestCase {
                 case .failure(let error):
                     XCTAssertEqual(error.reasonCode, .malformedPacket, "\(error) for \(hexString(input))")
                 case .success(let packet):
-                    throw XCTSkip("known issue 1 (docs/fuzzing.md): \(version) SUBACK return code 0x\(String(code, radix: 16)) accepted as \(String(describing: packet))")
+                    XCTFail("\(version) SUBACK return code 0x\(String(code, radix: 16)) accepted as \(String(describing: packet))")
                 }
             }
         }
     }
 
-    /// Known issue 2 (found reading the decoder while writing FuzzCodec's invariant 5; the target
+    /// Fixed issue 2 (found reading the decoder while writing FuzzCodec's invariant 5; the target
     /// traps on it): No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4], but the
     /// decoder tests `filter.hasPrefix("$share/")`, which compares Characters: "$share/" followed
     /// by a combining mark (U+0301) is not that prefix for String, while the broker's
@@ -59,7 +57,7 @@ final class FuzzRegressionTests: XCTestCase {
         case .failure(let error):
             XCTAssertEqual(error.reasonCode, .protocolError, "\(error)")
         case .success(let packet):
-            throw XCTSkip("known issue 2 (docs/fuzzing.md): No Local accepted on a byte-wise shared subscription: \(String(describing: packet))")
+            XCTFail("No Local accepted on a byte-wise shared subscription: \(String(describing: packet))")
         }
         // The plain case is rejected already.
         assertDecodeFails(frame(0x82, u16(1) + props() + str("$share/g/t") + [0x04]), version: .v5, .protocolError)
