@@ -88,9 +88,11 @@ public final class ClientConnection {
         self.stream = PacketStreamDecoder(PacketDecoder(maximumPacketSize: limit > 0 ? limit : .max))
     }
 
-    /// The protocol version the broker writes to this client in: the CONNECT's, as soon as the
-    /// decoder read its protocol level (even when the CONNECT is refused), else 3.1.1. On the loop.
-    public var protocolVersion: ProtocolVersion { stream.decoder.protocolVersion ?? version }
+    /// The protocol version the broker writes to this client in: the accepted CONNECT's; before
+    /// that, the level the decoder read from a CONNECT being refused, else 3.1.1. On the loop.
+    public var protocolVersion: ProtocolVersion {
+        session == nil ? (stream.decoder.protocolVersion ?? version) : version
+    }
 
     /// The name Mosquitto's log lines use before the client id is known.
     var logName: String { clientID.isEmpty ? "<unknown>" : clientID }
@@ -382,6 +384,12 @@ public final class ClientConnection {
         guard seconds > 0 else { return }
         keepAliveTimeout = .seconds(Int64(seconds))
         context.keepAlive.watch(self)
+    }
+
+    /// When this connection's Keep Alive (or connect timeout) runs out, if it has one.
+    var keepAliveDeadline: NIODeadline? {
+        guard let timeout = keepAliveTimeout, state != .closed else { return nil }
+        return lastActivity + timeout
     }
 
     func keepAliveExpired(at now: NIODeadline) -> Bool {
