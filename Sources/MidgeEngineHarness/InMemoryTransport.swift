@@ -1,4 +1,5 @@
 import MidgeBroker
+import MQTTCodec
 import NIOCore
 
 /// A `ConnectionTransport` in memory: what the engine writes and flushes is what the peer
@@ -18,6 +19,9 @@ public final class InMemoryTransport: ConnectionTransport {
     /// Flushed bytes the peer has not read yet.
     private var output: ByteBuffer
     public private(set) var flushCount = 0
+    /// The protocol version the engine wrote in at its last flush (a refused CONNECT is
+    /// answered in its own version, and the connection may be gone by the time the peer reads).
+    public private(set) var writtenVersion: MQTTCodec.ProtocolVersion?
     /// The engine called `close()` (output shut down after the flush) or `abort()`.
     public private(set) var closedByEngine = false
     public private(set) var aborted = false
@@ -44,6 +48,7 @@ public final class InMemoryTransport: ConnectionTransport {
         loop.preconditionInEventLoop()
         guard !unflushed.isEmpty else { return }
         flushCount += 1
+        if let connection { writtenVersion = connection.protocolVersion }
         for var buffer in unflushed { output.writeBuffer(&buffer) }
         unflushed.removeAll()
     }

@@ -81,13 +81,20 @@ public final class VirtualEventLoop: EventLoop, @unchecked Sendable {
     public func _preconditionSafeToWait(file: StaticString, line: UInt) {}
 
     public func shutdownGracefully(queue: DispatchQueue, _ callback: @escaping @Sendable (Error?) -> Void) {
+        shutDownNow()
+        queue.async { callback(nil) }
+    }
+
+    /// Fails the pending timers with `EventLoopError.shutdown` and refuses new ones. A pending
+    /// timer's closure holds its promise, whose future holds this loop: dropping the timers
+    /// breaks that cycle, so a finished harness is freed.
+    func shutDownNow() {
         let abandoned: [Timer] = lock.withLock {
             isShutDown = true
             defer { timers = [] }
             return timers
         }
         for timer in abandoned { timer.fail(EventLoopError.shutdown) }
-        queue.async { callback(nil) }
     }
 
     // MARK: For the scheduler

@@ -81,6 +81,14 @@ public final class VirtualLoopScheduler: @unchecked Sendable {
         run()
     }
 
+    /// Ends every loop: runs what is queued, fails the pending timers (running their callbacks),
+    /// and leaves nothing that keeps the loops alive.
+    public func shutDown() {
+        run()
+        for loop in loops { loop.shutDownNow() }
+        run()
+    }
+
     private func earliestTimer() -> (VirtualEventLoop, NIODeadline, UInt64)? {
         var best: (VirtualEventLoop, NIODeadline, UInt64)?
         for loop in loops {
