@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-# FUZZ_SANITIZE=fuzzer drops AddressSanitizer (about twice the executions per second, for long
+# FUZZ_SANITIZE=fuzzer drops AddressSanitizer (faster: for long
 # runs of the memory-safe Swift engine); its build goes to a folder of its own.
 SANITIZE=${FUZZ_SANITIZE:-fuzzer,address}
 SCRATCH=.build-fuzz
