@@ -6,7 +6,8 @@
 # start) and `swift test "$@"` (e.g. scripts/test.sh --filter Interop); without arguments it
 # also runs scripts/conformance-coverage.py (matrix and test citations must agree), fuzzes each
 # libFuzzer target for 60 s and runs the engine/reactor/server tests under ThreadSanitizer.
-# Exit code: swift test's (or the failing setup/build step's).
+# Exit code: swift test's (or the failing setup/build step's), non-zero too when the coverage
+# check, a fuzz target or the sanitizer run fails. The last lines repeat XCTest's count.
 # Used as is by CI (.ci/run): CI=true, no stdin, root.
 set -euo pipefail
 
@@ -133,11 +134,16 @@ say "swift build (debug)"
 swift build
 
 say "swift test $*"
+test_log=$(mktemp)
 set +e
-swift test "$@"
-rc=$?
+swift test "$@" 2>&1 | tee "$test_log"
+rc=${PIPESTATUS[0]}
 set -e
 say "swift test exited with $rc"
+# XCTest's own total, repeated as the run's last line (the fuzzing and sanitizer steps print
+# more after it).
+summary=$(grep -Eo 'Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?' "$test_log" | tail -n 1 || true)
+rm -f "$test_log"
 
 # A full run also checks that docs/conformance.md's matrix and the tests' normative-id
 # citations agree, and prints the coverage count; then fuzzes each libFuzzer target for
@@ -163,6 +169,11 @@ if [ "$#" -eq 0 ]; then
         rc=1
     fi
     tail -n 1 "${TMPDIR:-/tmp}/midge-tsan.log"
+fi
+summary_pattern='Executed ([0-9]+) tests?, with (([0-9]+) tests? skipped and )?([0-9]+) failures?'
+if [[ $summary =~ $summary_pattern ]]; then
+    executed=${BASH_REMATCH[1]} skipped=${BASH_REMATCH[3]:-0} failed=${BASH_REMATCH[4]}
+    echo "swift-test: $(( executed - skipped - failed )) passed, $failed failed, $skipped skipped"
 fi
 say "done: exit $rc"
 exit "$rc"
