@@ -47,7 +47,9 @@ check_target() {
 
 build_flags() {
     local flags=(--scratch-path "$SCRATCH" -c "$CONFIG" --product "$1"
-                 -Xswiftc -sanitize="$SANITIZE" -Xswiftc -parse-as-library)
+                 -Xswiftc -sanitize="$SANITIZE" -Xswiftc -parse-as-library
+                 # keep `assert` (the engine's loop-confinement checks) in the optimised build
+                 -Xswiftc -assert-config -Xswiftc Debug)
     [ "$CONFIG" = release ] && flags+=(-Xswiftc -g)
     printf '%s\n' "${flags[@]}"
 }
