@@ -18,8 +18,7 @@
 //     is "in the event loop" only while it runs), whatever bytes, order, timing or closes;
 //  2. every byte the broker sends decodes as well-formed MQTT packets of the client's version
 //     (HarnessClient.receivedPackets traps otherwise);
-//  3. once a connection is closed, the engine no longer holds it (transportClosed delivered);
-//  4. at the end, with every client gone and the clock moved a day on, no client is counted
+//  3. at the end, with every client gone and the clock moved a day on, no client is counted
 //     as connected.
 
 import MidgeBroker
@@ -56,9 +55,6 @@ public final class EngineFuzzDriver {
     /// Reads (and so checks) everything a client was sent.
     func drain(_ client: HarnessClient) {
         _ = client.receivedPackets()
-        if client.isClosed {
-            precondition(client.connection == nil, "the engine still holds a closed transport's connection")
-        }
     }
 
     /// Runs the operations of `bytes` (byte 0, the flags, is the initializer's).

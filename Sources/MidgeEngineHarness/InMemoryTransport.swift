@@ -18,13 +18,11 @@ public final class InMemoryTransport: ConnectionTransport {
     private var unflushed: [ByteBuffer] = []
     /// Flushed bytes the peer has not read yet.
     private var output: ByteBuffer
-    public private(set) var flushCount = 0
     /// The protocol version the engine wrote in at its last flush (a refused CONNECT is
     /// answered in its own version, and the connection may be gone by the time the peer reads).
     public private(set) var writtenVersion: MQTTCodec.ProtocolVersion?
     /// The engine called `close()` (output shut down after the flush) or `abort()`.
     public private(set) var closedByEngine = false
-    public private(set) var aborted = false
     /// `transportClosed` was delivered to the engine.
     public private(set) var isClosed = false
     /// The engine reads this on every delivery; `setWritable(true)` tells it the peer drained.
@@ -47,7 +45,6 @@ public final class InMemoryTransport: ConnectionTransport {
     public func flush() {
         loop.preconditionInEventLoop()
         guard !unflushed.isEmpty else { return }
-        flushCount += 1
         if let connection { writtenVersion = connection.protocolVersion }
         for var buffer in unflushed { output.writeBuffer(&buffer) }
         unflushed.removeAll()
@@ -68,7 +65,6 @@ public final class InMemoryTransport: ConnectionTransport {
         guard !closedByEngine else { return }
         unflushed.removeAll()
         closedByEngine = true
-        aborted = true
         loop.execute { self.deliverClosed() }
     }
 

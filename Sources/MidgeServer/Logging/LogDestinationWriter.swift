@@ -14,7 +14,6 @@ final class LogDestinationWriter: @unchecked Sendable {
     // Under `condition`.
     private var pending: [UInt8] = []
     private var dropped = 0
-    private var totalDropped = 0
     private var started = false
     /// The writer holds a batch it has not finished writing.
     private var writing = false
@@ -28,15 +27,12 @@ final class LogDestinationWriter: @unchecked Sendable {
 
     deinit { if ownsDescriptor { close(fd) } }
 
-    var droppedLines: Int { condition.lock(); defer { condition.unlock() }; return totalDropped }
-
     /// Never blocks beyond the queue's lock.
     func enqueue(_ line: String) {
         condition.lock()
         defer { condition.unlock() }
         if pending.count + line.utf8.count + 1 > queueBytes {
             dropped += 1
-            totalDropped += 1
             return
         }
         pending.append(contentsOf: line.utf8)

@@ -41,9 +41,6 @@ public final class LogOutputs: LogSink, @unchecked Sendable {
         for writer in writers { writer.enqueue(line) }
     }
 
-    /// Lines dropped so far because a destination could not keep up, over all destinations.
-    public var droppedLines: Int { writers.reduce(0) { $0 + $1.droppedLines } }
-
     /// Waits up to `timeout` for every queued line to be written (at shutdown; a stalled
     /// destination does not hold the process).
     public func drain(timeout: TimeInterval) {
