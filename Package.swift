@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .target(name: "MQTTCodec", dependencies: [
@@ -85,6 +86,14 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        // Persistence behind the engine's `SessionStore`: the SQLite store (GRDB) and the importer
+        // of Mosquitto's own database (mosquitto.db).
+        .target(name: "MidgeStore", dependencies: [
+            "MidgeBroker", "MQTTCodec",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .target(name: "MidgeBench", dependencies: [
             "MQTTCodec",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -99,7 +108,7 @@ let package = Package(
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .executableTarget(name: "midge", dependencies: [
-            "MidgeServer", "MidgeBroker", "MidgeConfig", "MidgeClient", "MidgeBench", "MidgeTools",
+            "MidgeServer", "MidgeBroker", "MidgeConfig", "MidgeClient", "MidgeBench", "MidgeTools", "MidgeStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "MQTTCodecTests", dependencies: [
@@ -115,6 +124,10 @@ let package = Package(
         ]),
         .testTarget(name: "MidgeEngineTests", dependencies: [
             "MidgeEngineHarness", "MidgeBroker", "MQTTCodec",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .testTarget(name: "MidgeStoreTests", dependencies: [
+            "MidgeStore", "MidgeBroker", "MQTTCodec", "MidgeTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "MidgeConfigTests", dependencies: ["MidgeConfig", "MidgeBroker"]),

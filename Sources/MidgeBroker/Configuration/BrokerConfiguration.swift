@@ -146,6 +146,23 @@ public struct BrokerConfiguration: Equatable, Sendable {
     public var persistentClientExpiration: Int?
     /// `upgrade_outgoing_qos`, default false.
     public var upgradeOutgoingQoS: Bool
+    /// `persistence` (and its obsolete synonym `retained_persistence`), default false: sessions,
+    /// subscriptions, queued and in-flight messages and retained messages survive a restart, and
+    /// (Midge's guarantee) every acknowledgement waits until what it acknowledges is stored.
+    public var persistence: Bool
+    /// `persistence_file`, default "mosquitto.db": the Mosquitto database imported when Midge's
+    /// own store does not exist yet (Midge's store, `midge.db`, lives in the same folder).
+    public var persistenceFile: String
+    /// `persistence_location`, a folder (ends with "/"), default nil = the working directory.
+    public var persistenceLocation: String?
+    /// `autosave_interval` (seconds, default 1800) and `autosave_on_changes` (default false):
+    /// read for compatibility. Midge writes every change as it happens (group commit), so there
+    /// is no snapshot to schedule; see docs/persistence.md.
+    public var autosaveInterval: Int
+    public var autosaveOnChanges: Bool
+    /// Midge's `persistence_fsync`, default false: stored changes survive a crash of the process
+    /// (kill -9) without it; with true each group commit is also fsync'd (power-loss safety).
+    public var persistenceFsync: Bool
     /// `check_retain_source`, default false (Mosquitto's actual default; the man page text says true).
     public var checkRetainSource: Bool
     /// `log_type` values (see `LogType` for the normalisation). Default error, warning, notice, information.
@@ -200,6 +217,12 @@ public struct BrokerConfiguration: Equatable, Sendable {
         retainAvailable = true
         persistentClientExpiration = nil
         upgradeOutgoingQoS = false
+        persistence = false
+        persistenceFile = "mosquitto.db"
+        persistenceLocation = nil
+        autosaveInterval = 1800
+        autosaveOnChanges = false
+        persistenceFsync = false
         checkRetainSource = false
         logTypes = BrokerConfiguration.defaultLogTypes
         logDestinations = [.stderr]
@@ -222,6 +245,19 @@ public struct BrokerConfiguration: Equatable, Sendable {
     /// Effective security for a listener (listener's own when perListenerSettings, else the global one).
     public func security(for listener: ListenerConfiguration) -> SecuritySettings {
         perListenerSettings ? listener.security : security
+    }
+
+    /// The Mosquitto database `persistence_file` names (in `persistence_location`).
+    public var mosquittoDatabasePath: String {
+        if persistenceFile.hasPrefix("/") && persistenceLocation == nil { return persistenceFile }
+        return (persistenceLocation ?? "") + persistenceFile
+    }
+
+    /// Midge's own store: `midge.db` beside the Mosquitto database.
+    public var storePath: String {
+        let mosquitto = mosquittoDatabasePath
+        guard let slash = mosquitto.lastIndex(of: "/") else { return "midge.db" }
+        return String(mosquitto[...slash]) + "midge.db"
     }
 
     /// Topic alias maximum for a listener (`max_topic_alias` is a per-listener option).
