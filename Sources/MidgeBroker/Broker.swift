@@ -50,17 +50,29 @@ public final class Broker: @unchecked Sendable {
     /// Unicode are still two clients).
     private var sessions = SessionTable()
     private var connectedCount = 0
+    /// Where persistent state goes (nil = persistence off).
+    public let store: SessionStore?
+    /// Wall-clock milliseconds since the Unix epoch: stored times (expiry, disconnection) are
+    /// wall-clock, the engine's own clock (`EventLoop.now`) is uptime.
+    let wallClock: @Sendable () -> Int64
 
-    public init(configuration: BrokerConfiguration = .defaults, eventLoops: [EventLoop], log: BrokerLog = .silent()) {
+    public init(configuration: BrokerConfiguration = .defaults, eventLoops: [EventLoop], log: BrokerLog = .silent(),
+                store: SessionStore? = nil,
+                wallClock: @escaping @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }) {
         precondition(!eventLoops.isEmpty)
         self.configuration = configuration
         self.log = log
+        self.store = store
+        self.wallClock = wallClock
         self.connectionGuard = ConnectionGuard(configuration: configuration)
         for (index, loop) in eventLoops.enumerated() {
             loopIndexByID[ObjectIdentifier(loop)] = index
         }
         loops = eventLoops.indices.map {
             LoopContext(index: $0, eventLoop: eventLoops[$0], broker: self, loopCount: eventLoops.count)
+        }
+        if let store {
+            for loop in loops { loop.attachStore(store, loopCount: eventLoops.count) }
         }
     }
 
@@ -86,6 +98,9 @@ public final class Broker: @unchecked Sendable {
     public var connectedClientCount: Int { registryLock.withLock { connectedCount } }
 
     public func session(clientID: String) -> Session? { registryLock.withLock { sessions[clientID] } }
+
+    /// Registers a session rebuilt from the store (at start-up).
+    func registerRestored(_ session: Session) { registryLock.withLock { sessions.insert(session) } }
 
     func noteConnected(_ delta: Int) { registryLock.withLock { connectedCount += delta } }
 
@@ -121,6 +136,8 @@ public final class Broker: @unchecked Sendable {
                     if self.sessions[clientID] === existing { self.sessions.insert(fresh) }
                 }
                 self.endSession(existing)
+                // The deletion reaches the store before anything the new loop records.
+                owner.groupCommit?.submit()
                 loop.eventLoop.execute { connection.attach(fresh, sessionPresent: false) }
             } else if existing === session {
                 existing.cancelTimers()
@@ -128,6 +145,7 @@ public final class Broker: @unchecked Sendable {
                 loop.eventLoop.execute { connection.attach(session, sessionPresent: true) }
             } else {
                 self.endSession(existing)
+                owner.groupCommit?.submit()
                 loop.eventLoop.execute { connection.attach(session, sessionPresent: false) }
             }
         }
@@ -145,6 +163,10 @@ public final class Broker: @unchecked Sendable {
         session.willTask = nil
         registryLock.withLock {
             sessions.remove(session)
+        }
+        if session.isStored {
+            session.isStored = false
+            context(index: session.loopIndex).record(.sessionDeleted(clientID: session.clientID))
         }
         for filter in session.subscriptions.keys { subscriptions.unsubscribe(session: session, filter: filter.string) }
         session.subscriptions.removeAll()
@@ -176,6 +198,7 @@ public final class Broker: @unchecked Sendable {
                     guard let self, let session, let pending = session.pendingWill, session.connection == nil else { return }
                     session.pendingWill = nil
                     self.publish(pending, from: nil, context: self.context(index: session.loopIndex), willOf: session)
+                    if session.isStored { self.saveSession(session, will: nil) }
                     self.context(index: session.loopIndex).flushDirty()
                 }
             }
@@ -183,7 +206,12 @@ public final class Broker: @unchecked Sendable {
         if sessionContinues { return }
         if !session.persistsOffline {
             endSession(session)
-        } else if session.expiryInterval != UInt32.max {
+            return
+        }
+        if store != nil {
+            saveSession(session, will: session.pendingWill.map { ($0, willDelay) })
+        }
+        if session.expiryInterval != UInt32.max {
             session.expiryTask = context.eventLoop.scheduleTask(in: .seconds(Int64(session.expiryInterval))) { [weak self, weak session] in
                 guard let self, let session, session.connection == nil else { return }
                 self.endSession(session)
@@ -205,6 +233,11 @@ public final class Broker: @unchecked Sendable {
         // The loop's scratch array (no allocation per message); handed back emptied at the end.
         var matches = context.takeMatchScratch()
         defer { context.returnMatchScratch(&matches) }
+        let groupCommit = context.groupCommit
+        // Still this loop's alone: give it its store id before anything shares it.
+        if let groupCommit, message.storeID == 0, message.qos != .atMostOnce || message.retain {
+            message.storeID = groupCommit.makeKey()
+        }
         let upgrade = configuration.upgradeOutgoingQoS
         func add(_ subscription: Subscription) {
             let options = subscription.options
@@ -234,8 +267,15 @@ public final class Broker: @unchecked Sendable {
             }
             message.prepareSharedHeaders(v3: v3, v5: v5)
         }
-        if message.retain { retained.store(message, source: retainSource(publisher ?? willOf)) }
+        if message.retain {
+            retained.store(message, source: retainSource(publisher ?? willOf))
+            if groupCommit != nil {
+                context.record(message.payload.readableBytes == 0 ? .retainedCleared(topic: message.topic)
+                                                                  : .retainedSet(storedMessage(message, id: 0)))
+            }
+        }
         if matches.isEmpty { return 0 }
+        if groupCommit != nil { recordDeliveries(of: message, &matches, context: context) }
 
         if loops.count == 1 {
             for delivery in matches { deliverOnLoop(delivery, context: context) }
@@ -250,7 +290,12 @@ public final class Broker: @unchecked Sendable {
             }
         }
         for index in context.outgoing.indices where !context.outgoing[index].isEmpty {
-            loops[index].enqueue(context.outgoing[index])
+            if let groupCommit, groupCommit.isHolding {
+                // Not before the deliveries are stored (see `GroupCommit`).
+                groupCommit.holdHandoff(context.outgoing[index], to: index)
+            } else {
+                loops[index].enqueue(context.outgoing[index])
+            }
             context.outgoing[index].removeAll(keepingCapacity: true)
         }
         return matches.count

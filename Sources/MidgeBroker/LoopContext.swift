@@ -35,6 +35,8 @@ final class LoopContext: @unchecked Sendable {
     let routeCache = RouteCache()
     /// Keep alive of this loop's connections (one sweep, not a timer per connection).
     let keepAlive: KeepAliveMonitor
+    /// This loop's batch of store changes and the output waiting for it (nil = persistence off).
+    @exclusivity(unchecked) private(set) var groupCommit: GroupCommit?
 
     init(index: Int, eventLoop: EventLoop, broker: Broker, loopCount: Int) {
         self.index = index
@@ -62,12 +64,30 @@ final class LoopContext: @unchecked Sendable {
         for delivery in moved { broker.context(index: delivery.session.loopIndex).enqueue([delivery]) }
     }
 
+    /// Persistence on: changes of this loop go to `store` (set before the loop runs).
+    func attachStore(_ store: SessionStore, loopCount: Int) {
+        groupCommit = GroupCommit(context: self, store: store, loopCount: loopCount)
+    }
+
+    /// Records a change of persistent state made on this loop; it is handed to the store when the
+    /// loop flushes (at the end of the current read, drain or tick).
+    func record(_ change: StoreChange) {
+        guard let groupCommit else { return }
+        groupCommit.record(change)
+        if !flushScheduled && !draining && reading == nil {
+            flushScheduled = true
+            eventLoop.execute { self.flushDirty() }
+        }
+    }
+
     /// On this loop, which owns `session` (offline or just taken over): moves it to loop
     /// `target`. Deliveries for it still waiting in this loop's inbox are handed to it first
     /// (queued in the session), atomically with the move, so that none of them arrives after a
     /// delivery routed to the new loop [MQTT-4.6.0-5].
     func move(_ session: Session, to target: Int) {
         assertOnLoop()
+        // Its changes made here reach the store before those its new loop will make.
+        groupCommit?.submit()
         inboxLock.withLock {
             if !inbox.isEmpty {
                 var remaining: [Delivery] = []
@@ -153,6 +173,9 @@ final class LoopContext: @unchecked Sendable {
     func flushDirty() {
         assertOnLoop()
         flushScheduled = false
+        // Group commit: this tick's changes go to the store before anything is flushed; what
+        // depends on them is held (see `GroupCommit`).
+        groupCommit?.submit()
         guard !dirty.isEmpty else { return }
         // Swap with the spare list (no copy or allocation); a flush can mark connections dirty again.
         var connections = spareDirty

@@ -18,10 +18,24 @@ public final class EngineHarness {
     public let policy: ListenerPolicy
     private var nextPort = 40000
 
-    public init(configuration: BrokerConfiguration = .defaults, loops: Int = 1, policy: ListenerPolicy? = nil, log: BrokerLog = .silent()) {
-        scheduler = VirtualLoopScheduler(loopCount: loops)
-        broker = Broker(configuration: configuration, eventLoops: scheduler.loops, log: log)
+    /// The wall clock the broker reads (milliseconds since the epoch): it moves with the
+    /// virtual clock from `wallClockStart`.
+    public static let wallClockStart: Int64 = 1_800_000_000_000
+
+    /// With `store`, persistence is on: the broker first restores what the store holds.
+    public init(configuration: BrokerConfiguration = .defaults, loops: Int = 1, policy: ListenerPolicy? = nil, log: BrokerLog = .silent(),
+                store: SessionStore? = nil, wallClockOffset: Int64 = 0) {
+        let scheduler = VirtualLoopScheduler(loopCount: loops)
+        self.scheduler = scheduler
+        let start = scheduler.now
+        let base = Self.wallClockStart + wallClockOffset
+        broker = Broker(configuration: configuration, eventLoops: scheduler.loops, log: log, store: store,
+                        wallClock: { [unowned scheduler] in base + (scheduler.now - start).nanoseconds / 1_000_000 })
         self.policy = policy ?? ListenerPolicy(port: 1883)
+        if let store {
+            // A store that cannot load is a test failure.
+            broker.restore(try! store.load())
+        }
     }
 
     public var now: NIODeadline { scheduler.now }

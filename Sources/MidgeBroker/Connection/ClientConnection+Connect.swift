@@ -159,7 +159,7 @@ extension ClientConnection {
         sendAck(.connack(connack))   // drops the reason string if the client's Maximum Packet Size needs it
         state = .closed
         log.notice("Client \(logName) disconnected, \(why).")
-        transport.close()
+        closeTransport()
     }
 
     /// The session is ready on this loop: send CONNACK, resume the session, then handle the
@@ -181,6 +181,7 @@ extension ClientConnection {
         session.username = username
         session.security = policy.security
         session.setOnline(true)
+        broker.sessionAttached(session, will: will, willDelay: willDelay)
         broker.noteConnected(1)
         state = .connected
 

@@ -51,7 +51,17 @@ extension ClientConnection {
 
         var reason = ReasonCode.success
         let sizeLimit = configuration.messageSizeLimit
-        if sizeLimit > 0 && packet.payload.readableBytes > sizeLimit {
+        if packet.qos != .atMostOnce, let store = broker.store, !store.isWritable {
+            // The store cannot write: a message that may need storing is not acknowledged as
+            // if it were. v5 gets 0x97 Quota exceeded (and may retry); 3.1.1 has no such answer,
+            // so the connection closes and the client resends after reconnecting.
+            guard version == .v5 else {
+                close(reason: .quotaExceeded, log: "Client \(clientID) disconnected: the store cannot write, PUBLISH not accepted.")
+                return
+            }
+            log.warning("Refused PUBLISH from \(clientID) on '\(topic)': the store cannot write.")
+            reason = .quotaExceeded
+        } else if sizeLimit > 0 && packet.payload.readableBytes > sizeLimit {
             // message_size_limit: not forwarded, but the QoS flow completes (Mosquitto's behaviour).
             reason = .implementationSpecificError
         } else if topic.hasPrefix("$SYS") || !session.allows(.write, topic) {
@@ -75,7 +85,10 @@ extension ClientConnection {
             log.debug("Sending PUBACK to \(clientID) (m\(packet.packetID), rc\(reason.rawValue))")
             sendFlowAck(0x40, packetID: packet.packetID, reason: reason)
         case .exactlyOnce:
-            if reason.isSuccess { session.inboundQoS2.insert(packet.packetID) }
+            if reason.isSuccess {
+                session.inboundQoS2.insert(packet.packetID)
+                if session.isStored { context.record(.inboundHeld(clientID: clientID, packetID: packet.packetID)) }
+            }
             log.debug("Sending PUBREC to \(clientID) (m\(packet.packetID), rc\(reason.rawValue))")
             sendFlowAck(0x50, packetID: packet.packetID, reason: reason)
         }
@@ -85,7 +98,7 @@ extension ClientConnection {
         guard let session else { return }
         log.debug("Received PUBACK from \(clientID) (Mid: \(ack.packetID), RC:\(ack.reasonCode.rawValue))")
         if let entry = session.inflight[ack.packetID], entry.stage == .awaitingPubAck {
-            session.completeOutbound(ack.packetID)
+            session.completeOutbound(ack.packetID, broker: broker)
             session.pump()
         }
     }
@@ -99,11 +112,14 @@ extension ClientConnection {
         }
         if version == .v5 && !ack.reasonCode.isSuccess {
             // A PUBREC with an error ends the flow: no PUBREL [MQTT-4.3.3-4] [MQTT-4.4.0-2].
-            session.completeOutbound(ack.packetID)
+            session.completeOutbound(ack.packetID, broker: broker)
             session.pump()
             return
         }
         session.inflight[ack.packetID]?.stage = .awaitingPubComp
+        if entry.storeKey != 0 {
+            context.record(.deliveryUpdated(key: entry.storeKey, stage: .released, packetID: ack.packetID))
+        }
         log.debug("Sending PUBREL to \(clientID) (m\(ack.packetID))")
         sendFlowAck(0x62, packetID: ack.packetID)
     }
@@ -112,6 +128,7 @@ extension ClientConnection {
         guard let session else { return }
         log.debug("Received PUBREL from \(clientID) (Mid: \(ack.packetID))")
         let known = session.inboundQoS2.remove(ack.packetID) != nil
+        if known && session.isStored { context.record(.inboundReleased(clientID: clientID, packetID: ack.packetID)) }
         log.debug("Sending PUBCOMP to \(clientID) (m\(ack.packetID))")
         sendFlowAck(0x70, packetID: ack.packetID, reason: known ? .success : .packetIdentifierNotFound)
     }
@@ -120,7 +137,7 @@ extension ClientConnection {
         guard let session else { return }
         log.debug("Received PUBCOMP from \(clientID) (Mid: \(ack.packetID), RC:\(ack.reasonCode.rawValue))")
         if let entry = session.inflight[ack.packetID], entry.stage == .awaitingPubComp {
-            session.completeOutbound(ack.packetID)
+            session.completeOutbound(ack.packetID, broker: broker)
             session.pump()
         }
     }
@@ -141,6 +158,6 @@ extension ClientConnection {
         let publishWill = version == .v5 && disconnect.reasonCode != .normalDisconnection
         log.notice("Client \(clientID) disconnected.")
         finish(publishWill: publishWill)
-        transport.close()
+        closeTransport()
     }
 }

@@ -29,6 +29,10 @@ extension ClientConnection {
             let subscription = Subscription(session: session, filter: filter, options: request.options, identifier: identifier)
             let existed = broker.subscriptions.subscribe(subscription)
             session.subscriptions[ExactText(filter)] = subscription
+            if session.isStored {
+                context.record(.subscriptionSaved(StoredSubscription(clientID: clientID, filter: filter, options: request.options,
+                                                                     identifier: identifier)))
+            }
             codes.append(ReasonCode(rawValue: request.options.qos.rawValue))
             log.log(.subscribe, "\(clientID) \(request.options.qos.rawValue) \(filter)")
 
@@ -50,8 +54,16 @@ extension ClientConnection {
                 }
                 let qos = configuration.upgradeOutgoingQoS ? request.options.qos : min(message.qos, request.options.qos)
                 // Sent because of a new subscription: RETAIN is 1 [MQTT-3.3.1-8].
-                retainedDeliveries.append(Delivery(session: session, message: message, qos: qos, retain: true,
-                                                   subscriptionIDs: identifier.map { [$0] } ?? []))
+                var delivery = Delivery(session: session, message: message, qos: qos, retain: true,
+                                        subscriptionIDs: identifier.map { [$0] } ?? [])
+                if session.isStored && qos != .atMostOnce && message.storeID != 0, let groupCommit = context.groupCommit {
+                    delivery.storeKey = groupCommit.makeKey()
+                    context.record(.messageRouted(broker.storedMessage(message, id: message.storeID), [
+                        StoredDelivery(key: delivery.storeKey, clientID: clientID, messageID: message.storeID, qos: qos,
+                                       retain: true, subscriptionIDs: delivery.subscriptionIDs),
+                    ]))
+                }
+                retainedDeliveries.append(delivery)
             }
         }
         log.debug("Sending SUBACK to \(clientID)")
@@ -68,6 +80,7 @@ extension ClientConnection {
             log.debug("\t\(filter)")
             let existed = broker.subscriptions.unsubscribe(session: session, filter: filter)
             session.subscriptions[ExactText(filter)] = nil
+            if existed && session.isStored { context.record(.subscriptionDeleted(clientID: clientID, filter: filter)) }
             codes.append(existed ? .success : .noSubscriptionExisted)
             log.log(.unsubscribe, "\(clientID) \(filter)")
         }

@@ -55,6 +55,8 @@ public final class ClientConnection {
     /// (both go into CONNACK, built at attach).
     @exclusivity(unchecked) var clientIDAssigned = false
     @exclusivity(unchecked) var keepAliveLowered = false
+    /// Output waiting for this loop's store batches to commit (persistence on; see `GroupCommit`).
+    @exclusivity(unchecked) var heldOutput: HeldOutput?
 
     var outboundWindow: Int {
         get { Int(outboundWindowStorage) }
@@ -136,6 +138,8 @@ public final class ClientConnection {
         } else if configuration.connectionMessages {
             log.notice("Client \(logName) closed its connection.")
         }
+        // What waited for the store can no longer be written.
+        heldOutput = nil
         // Losing the connection without DISCONNECT publishes the will [MQTT-3.1.2-8].
         finish(publishWill: !receivedDisconnect)
     }
@@ -255,8 +259,40 @@ public final class ClientConnection {
 
     @inline(__always)
     func write(_ buffer: ByteBuffer) {
+        if let groupCommit = context.groupCommit, groupCommit.isHolding {
+            groupCommit.hold(buffer, for: self)
+            return
+        }
         transport.write(buffer)
         context.markDirty(self)
+    }
+
+    /// Writes the held output of batches up to `batch` (they are durable). Returns true when
+    /// nothing is held any more.
+    func releaseHeldOutput(upTo batch: UInt64) -> Bool {
+        guard let held = heldOutput else { return true }
+        var index = 0
+        while index < held.entries.count && held.entries[index].batch <= batch {
+            transport.write(held.entries[index].buffer)
+            index += 1
+        }
+        if index > 0 { context.markDirty(self) }
+        if index < held.entries.count {
+            held.entries.removeFirst(index)
+            return false
+        }
+        heldOutput = nil
+        if held.closeWhenWritten { transport.close() }
+        return true
+    }
+
+    /// Flushes and closes the transport, after the output still held for the store (if any).
+    func closeTransport() {
+        if let heldOutput {
+            heldOutput.closeWhenWritten = true
+        } else {
+            transport.close()
+        }
     }
 
     /// Payloads up to this size are copied behind the PUBLISH header into one buffer (cheaper
@@ -297,6 +333,11 @@ public final class ClientConnection {
             log.debug("Sending PUBLISH to \(clientID) (d\(dup ? 1 : 0), q\(delivery.qos.rawValue), r\(delivery.retain ? 1 : 0), m\(packetID), '\(message.topic)', ... (\(message.payload.readableBytes) bytes))")
         }
         if let alias, alias.sendTopic { aliasTables.outbound[ExactText(message.topic)] = alias.alias }
+        if let groupCommit = context.groupCommit, groupCommit.isHolding {
+            groupCommit.hold(header, for: self)
+            if !payloadIncluded && message.payload.readableBytes > 0 { groupCommit.hold(message.payload, for: self) }
+            return true
+        }
         transport.write(header)
         if !payloadIncluded && message.payload.readableBytes > 0 { transport.write(message.payload) }
         context.markDirty(self)
@@ -318,7 +359,7 @@ public final class ClientConnection {
             send(.disconnect(disconnect))
         }
         finish(publishWill: true)
-        transport.close()
+        closeTransport()
     }
 
     /// Releases the session (will, expiry) exactly once. On this connection's loop. With
@@ -353,7 +394,7 @@ public final class ClientConnection {
             send(.disconnect(DisconnectPacket(reasonCode: .sessionTakenOver)))
         }
         finish(publishWill: true, sessionContinues: true)
-        transport.close()
+        closeTransport()
     }
 
     /// The peer caught up: send what waited in the session queue.

@@ -21,6 +21,9 @@ public final class Message: @unchecked Sendable {
     public let publisher: ObjectIdentifier?
     public let publisherClientID: String
 
+    /// Its id in the store (`StoredMessage.id`), 0 until persistence stores it. Set by routing
+    /// before the message is shared with other threads, read-only after.
+    @exclusivity(unchecked) var storeID: UInt64 = 0
     /// Set before the message is shared with other threads, read-only after (no exclusivity checks).
     @exclusivity(unchecked) private(set) var sharedHeaderV3: ByteBuffer?
     @exclusivity(unchecked) private(set) var sharedHeaderV5: ByteBuffer?
@@ -56,8 +59,10 @@ public final class Message: @unchecked Sendable {
         var copy = ByteBufferAllocator().buffer(capacity: payload.readableBytes)
         var source = payload
         copy.writeBuffer(&source)
-        return Message(topic: topic, payload: copy, qos: qos, retain: retain, properties: properties, expiresAt: expiresAt,
-                       publisher: publisher, publisherClientID: publisherClientID)
+        let compact = Message(topic: topic, payload: copy, qos: qos, retain: retain, properties: properties, expiresAt: expiresAt,
+                              publisher: publisher, publisherClientID: publisherClientID)
+        compact.storeID = storeID
+        return compact
     }
 
     public func isExpired(at now: NIODeadline) -> Bool {

@@ -9,9 +9,9 @@ extension Session {
     func deliver(_ delivery: Delivery, broker: Broker, context: LoopContext) {
         context.assertOnLoop()
         assert(loopIndex == context.index, "Session.deliver on a loop that does not own the session")
-        guard !isEnded else { return }
+        guard !isEnded else { broker.forgetDelivery(delivery.storeKey, of: self); return }
         // Read access, at the time of publication (live and retained messages alike).
-        guard allows(.read, delivery.message.topic) else { return }
+        guard allows(.read, delivery.message.topic) else { broker.forgetDelivery(delivery.storeKey, of: self); return }
         if let connection, connection.isAttached {
             if delivery.qos == .atMostOnce {
                 // A subscriber that reads slower than we write gets its QoS 0 messages queued
@@ -32,7 +32,7 @@ extension Session {
             return
         }
         // Offline: only a session that outlives its connection queues, QoS 0 only if configured.
-        guard persistsOffline else { return }
+        guard persistsOffline else { broker.forgetDelivery(delivery.storeKey, of: self); return }
         if delivery.qos == .atMostOnce && !broker.configuration.queueQoS0Messages { return }
         enqueue(delivery, broker: broker)
     }
@@ -49,12 +49,14 @@ extension Session {
         let size = delivery.message.payload.readableBytes
         if configuration.maxQueuedMessages > 0 && queue.count >= configuration.maxQueuedMessages {
             broker.log.debug("Outgoing messages are being dropped for client \(clientID).")
+            broker.forgetDelivery(delivery.storeKey, of: self)
             return
         }
         // Like Mosquitto (db__ready_for_queue): a message is queued while the queued payload
         // bytes are below the limit; "once this limit has been reached" the rest is dropped.
         if configuration.maxQueuedBytes > 0 && queuedBytes >= configuration.maxQueuedBytes {
             broker.log.debug("Outgoing messages are being dropped for client \(clientID).")
+            broker.forgetDelivery(delivery.storeKey, of: self)
             return
         }
         queue.append(delivery)
@@ -63,15 +65,25 @@ extension Session {
     }
 
     private func sendNew(_ delivery: Delivery, via connection: ClientConnection) {
-        guard let packetID = allocatePacketID() else { return }
-        let entry = InflightMessage(message: delivery.message, qos: delivery.qos, retain: delivery.retain,
+        guard let packetID = allocatePacketID() else {
+            connection.broker.forgetDelivery(delivery.storeKey, of: self)
+            return
+        }
+        var entry = InflightMessage(message: delivery.message, qos: delivery.qos, retain: delivery.retain,
                                     subscriptionIDs: delivery.subscriptionIDs,
                                     stage: delivery.qos == .atLeastOnce ? .awaitingPubAck : .awaitingPubRec)
+        entry.storeKey = delivery.storeKey
         inflight[packetID] = entry
         inflightBytes += entry.size
+        if delivery.storeKey != 0 && delivery.qos == .exactlyOnce {
+            // A QoS 2 delivery's packet id is kept: a resend after a restart must reuse it (the
+            // receiver recognises the duplicate by it). QoS 1 needs no such record: after a
+            // restart it goes out again as new, which "at least once" allows.
+            connection.context.record(.deliveryUpdated(key: delivery.storeKey, stage: .published, packetID: packetID))
+        }
         if !connection.sendPublish(delivery, packetID: packetID, dup: false) {
             // Too large for the client or expired: discarded as if its flow had completed [MQTT-3.1.2-25].
-            completeOutbound(packetID)
+            completeOutbound(packetID, broker: connection.broker)
         }
     }
 
@@ -103,7 +115,10 @@ extension Session {
             if next.message.expiresAt != nil {
                 let current = now ?? connection.context.eventLoop.now
                 now = current
-                if next.message.isExpired(at: current) { continue }
+                if next.message.isExpired(at: current) {
+                    connection.broker.forgetDelivery(next.storeKey, of: self)
+                    continue
+                }
             }
             if next.qos == .atMostOnce {
                 connection.sendPublish(next, packetID: 0, dup: false)
@@ -115,10 +130,11 @@ extension Session {
 
     /// PUBACK or PUBCOMP (or a failed PUBREC) ended the flow of `packetID`. Returns whether it was inflight.
     @discardableResult
-    func completeOutbound(_ packetID: UInt16) -> Bool {
+    func completeOutbound(_ packetID: UInt16, broker: Broker) -> Bool {
         guard let entry = inflight.removeValue(forKey: packetID) else { return false }
         inflightBytes -= entry.size
         if entry.awaitingResend { pendingResends -= 1 }
+        broker.forgetDelivery(entry.storeKey, of: self)
         return true
     }
 
@@ -156,7 +172,9 @@ extension Session {
             let delivery = Delivery(session: self, message: entry.message, qos: entry.qos, retain: entry.retain,
                                     subscriptionIDs: entry.subscriptionIDs)
             // Already sent once: its delivery has started, so expiry no longer applies [MQTT-4.3.3-7].
-            if !connection.sendPublish(delivery, packetID: packetID, dup: true, applyExpiry: false) { completeOutbound(packetID) }
+            if !connection.sendPublish(delivery, packetID: packetID, dup: true, applyExpiry: false) {
+                completeOutbound(packetID, broker: connection.broker)
+            }
         }
     }
 

@@ -12,6 +12,8 @@ public struct Delivery {
     public var qos: QoS
     public var retain: Bool
     public var subscriptionIDs: [Int]
+    /// The key of its `StoredDelivery` when persistence keeps it (0 = not stored).
+    var storeKey: UInt64 = 0
 }
 
 /// State of an outbound QoS 1/2 message that the client has not finished acknowledging.
@@ -24,6 +26,8 @@ struct InflightMessage {
     var stage: Stage
     /// Not yet resent on the current connection (its Receive Maximum was full at reconnect).
     var awaitingResend = false
+    /// The key of its `StoredDelivery` (0 = not stored).
+    var storeKey: UInt64 = 0
     var size: Int { message.payload.readableBytes }
 }
 
@@ -40,19 +44,23 @@ public final class Session: @unchecked Sendable {
     // except the atomic `ownerAndOnline`.
     public let clientID: String
     public var id: ObjectIdentifier { ObjectIdentifier(self) }
-    /// The owning loop's index << 2, | 2 when the last connection spoke MQTT 5, | 1 while a
-    /// connection is attached. Written only by the owning loop (so a plain store keeps the other
-    /// bits); read by every loop to route here.
+    /// The owning loop's index << 3, | 4 while the session outlives its connection (expiry > 0),
+    /// | 2 when the last connection spoke MQTT 5, | 1 while a connection is attached. Written only
+    /// by the owning loop (so a plain store keeps the other bits); read by every loop to route here.
     private let ownerAndOnline: Atomic<Int>
     private static let onlineBit = 1
     private static let v5Bit = 2
-    private static let ownerShift = 2
+    private static let persistentBit = 4
+    private static let ownerShift = 3
 
     public var loopIndex: Int { ownerAndOnline.load(ordering: .acquiring) >> Self.ownerShift }
     public var isOnline: Bool { ownerAndOnline.load(ordering: .relaxed) & Self.onlineBit != 0 }
     /// From any thread: whether the session's connection speaks MQTT 5 (routing's guess of which
     /// shared PUBLISH header to encode; the loop-confined `protocolVersion` is the truth).
     var speaksV5: Bool { ownerAndOnline.load(ordering: .relaxed) & Self.v5Bit != 0 }
+    /// From any thread: whether the session outlives its connection (routing stores messages
+    /// for such sessions when persistence is on; the loop-confined `expiryInterval` is the truth).
+    var outlivesConnection: Bool { ownerAndOnline.load(ordering: .relaxed) & Self.persistentBit != 0 }
 
     /// Filter → subscription, as the client made them.
     /// By filter, compared byte for byte [MQTT-4.7.3-4].
@@ -75,7 +83,12 @@ public final class Session: @unchecked Sendable {
     /// when first needed: most sessions never have them).
     @exclusivity(unchecked) private var offline: OfflineState?
     /// Seconds; 0 = ends with the connection, UInt32.max = never.
-    @exclusivity(unchecked) var expiryInterval: UInt32 = 0
+    @exclusivity(unchecked) var expiryInterval: UInt32 = 0 {
+        didSet {
+            let word = ownerAndOnline.load(ordering: .relaxed) & ~Self.persistentBit
+            ownerAndOnline.store(word | (expiryInterval > 0 ? Self.persistentBit : 0), ordering: .releasing)
+        }
+    }
     /// How many inflight entries wait to be resent (they do not count against the window).
     @exclusivity(unchecked) var pendingResends: Int32 = 0
     @exclusivity(unchecked) var queuedQoS0: Int32 = 0
@@ -88,6 +101,8 @@ public final class Session: @unchecked Sendable {
         }
     }
     @exclusivity(unchecked) var isEnded = false
+    /// The store holds this session (persistence on, saved and not deleted since).
+    @exclusivity(unchecked) var isStored = false
 
     private final class OfflineState {
         var expiryTask: Scheduled<Void>?
@@ -152,7 +167,7 @@ public final class Session: @unchecked Sendable {
 
     /// Moves ownership to another loop; called on the current owner loop as its last act.
     func move(toLoop index: Int) {
-        let flags = ownerAndOnline.load(ordering: .relaxed) & (Self.onlineBit | Self.v5Bit)
+        let flags = ownerAndOnline.load(ordering: .relaxed) & (Self.onlineBit | Self.v5Bit | Self.persistentBit)
         ownerAndOnline.store(index << Self.ownerShift | flags, ordering: .releasing)
     }
 
