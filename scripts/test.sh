@@ -4,8 +4,9 @@
 # headless-browser WebSocket test, the pip package paho-mqtt for the
 # `python3` on PATH), then `swift build` (debug: the `midge` binary the interop tests
 # start) and `swift test "$@"` (e.g. scripts/test.sh --filter Interop); without arguments it
-# also runs scripts/conformance-coverage.py (matrix and test citations must agree), fuzzes each
-# libFuzzer target for 60 s and runs the engine/reactor/server tests under ThreadSanitizer.
+# also runs scripts/conformance-coverage.py (matrix and test citations must agree), the kill -9
+# crash test (MIDGE_CRASH_ROUNDS, default 20, of scripts/crash-test.sh), fuzzes each libFuzzer
+# target for 60 s and runs the engine/reactor/server tests under ThreadSanitizer.
 # Exit code: swift test's (or the failing setup/build step's), non-zero too when the coverage
 # check, a fuzz target or the sanitizer run fails. The last lines repeat XCTest's count.
 # Used as is by CI (.ci/run): CI=true, no stdin, root.
@@ -47,6 +48,7 @@ command -v stdbuf >/dev/null 2>&1 || missing+=(coreutils)
 deb_installed tcpdump tcpdump || missing+=(tcpdump)        # TLS tests: capture on lo
 deb_installed chromium chromium || missing+=(chromium)     # WebSocketBrowserTests: headless Chromium
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # TLS tests: certificates made at test time
+deb_installed libsqlite3-dev sqlite3 || missing+=(libsqlite3-dev)  # the persistence store (GRDB links the system SQLite)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
@@ -95,7 +97,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         done
     fi
 else
-    say "Debian packages present: mosquitto, mosquitto-clients, tcpdump, openssl, chromium"
+    say "Debian packages present: mosquitto, mosquitto-clients, tcpdump, openssl, chromium, libsqlite3-dev"
 fi
 
 # --- Python peer: paho-mqtt 2.x ----------------------------------------------------------
@@ -154,6 +156,12 @@ if [ "$#" -eq 0 ]; then
     if ! python3 scripts/conformance-coverage.py && [ "$rc" -eq 0 ]; then
         rc=1
     fi
+    say "crash test: ${MIDGE_CRASH_ROUNDS:-20} rounds of kill -9 under load (scripts/crash-test.sh)"
+    if ! bash scripts/crash-test.sh "${MIDGE_CRASH_ROUNDS:-20}" .build/debug/midge > "${TMPDIR:-/tmp}/midge-crash.log" 2>&1; then
+        tail -n 40 "${TMPDIR:-/tmp}/midge-crash.log"
+        rc=1
+    fi
+    tail -n 1 "${TMPDIR:-/tmp}/midge-crash.log"
     for target in $(bash scripts/fuzz.sh list); do
         say "fuzzing $target for ${MIDGE_FUZZ_SECONDS:-60} s (scripts/fuzz.sh)"
         if ! bash scripts/fuzz.sh "$target" "${MIDGE_FUZZ_SECONDS:-60}" > "${TMPDIR:-/tmp}/midge-fuzz-$target.log" 2>&1; then

@@ -5,6 +5,9 @@
 //   byte 0  bits 0-1  event loops (1-3)   bit 2 max_packet_size 256   bit 3 max_queued_messages 4
 //           bits 4-5  max_inflight_messages (0 = default 20, 1 = 1, 2 = 2, 3 = 65535)
 //           bit 6     connect_timeout 0 (none) instead of 15 s
+//           bit 7     persistence on, with an InMemorySessionStore whose commits complete only when
+//                     the clock moves (so output is held meanwhile); at the end a broker restored
+//                     from what was committed runs a day
 //   then operations until the input ends, each one byte `op` (+ operands):
 //     op & 0xC0 == 0x00  client (op & 3) sends the next L bytes as one read: L = ((op >> 2) & 0x0F) + 1,
 //                        and when that gives 16, L = 16 + 4 × the next byte (up to 1036)
@@ -29,6 +32,9 @@ import NIOCore
 public final class EngineFuzzDriver {
     public let harness: EngineHarness
     var clients: [HarnessClient?] = [nil, nil, nil, nil]
+    let store: InMemorySessionStore?
+    let configuration: BrokerConfiguration
+    let loopCount: Int
 
     public init(flags: UInt8) {
         var configuration = BrokerConfiguration.defaults
@@ -41,7 +47,12 @@ public final class EngineFuzzDriver {
         default: break
         }
         if flags & 0x40 != 0 { configuration.connectTimeout = 0 }
-        harness = EngineHarness(configuration: configuration, loops: Int(flags & 3) % 3 + 1)
+        if flags & 0x80 != 0 { configuration.persistence = true }
+        let store = flags & 0x80 != 0 ? InMemorySessionStore(autoCommit: false) : nil
+        self.store = store
+        self.configuration = configuration
+        loopCount = Int(flags & 3) % 3 + 1
+        harness = EngineHarness(configuration: configuration, loops: loopCount, store: store)
     }
 
     func client(_ slot: Int) -> HarnessClient {
@@ -80,6 +91,7 @@ public final class EngineFuzzDriver {
                 // while a client has a keep alive or awaits its CONNECT), so bigger moves would
                 // cost the fuzzer most of its executions; longer waits take several moves.
                 let units = Int64(op & 0x1F) + 1
+                store?.completePending()
                 harness.advance(by: op & 0x20 != 0 ? .seconds(2 * units) : .milliseconds(250 * units))
             case 0x80:
                 if let client = clients[slot] { client.dropConnection() }
@@ -94,9 +106,18 @@ public final class EngineFuzzDriver {
             client.dropConnection()
             drain(client)
         }
+        store?.completePending()
+        harness.run()
         harness.advance(by: .seconds(86_400))
         precondition(harness.broker.connectedClientCount == 0, "a client still counted as connected after every socket closed")
         harness.shutDown()
+        if let store {
+            // Restart from what was committed: restoring must work whatever the state.
+            store.completePending()
+            let restarted = EngineHarness(configuration: configuration, loops: loopCount, store: store.crashed())
+            restarted.advance(by: .seconds(86_400 * 2))
+            restarted.shutDown()
+        }
     }
 
     /// Runs one whole input (as the fuzz target does).

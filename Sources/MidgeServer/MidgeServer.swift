@@ -33,13 +33,17 @@ public final class MidgeServer: @unchecked Sendable {
     private var unixSocketPaths: [String] = []
     /// `max_connections` of each listener (by listener index), shared by its sockets.
     private var connectionLimits: [ConnectionLimit] = []
+    /// Where persistent state goes (persistence on), closed by `shutdown()`.
+    private let store: SessionStore?
 
     /// - Parameters:
     ///   - commandLinePorts: ports from `-p` (loopback listeners).
     ///   - threads: event-loop threads; default one per core.
+    ///   - store: persistence (the broker first restores `restoring`, what the store loaded).
     public init(configuration: BrokerConfiguration, commandLinePorts: [Int] = [], log: BrokerLog,
-                threads: Int = System.coreCount) throws {
+                threads: Int = System.coreCount, store: SessionStore? = nil, restoring state: PersistedState? = nil) throws {
         self.configuration = configuration
+        self.store = store
         let plans = try ListenerPlan.resolve(configuration: configuration, commandLinePorts: commandLinePorts)
         self.plans = plans
         let threads = max(1, threads)
@@ -63,7 +67,13 @@ public final class MidgeServer: @unchecked Sendable {
         } else {
             self.group = nil
         }
-        self.broker = Broker(configuration: configuration, eventLoops: loops, log: log)
+        self.broker = Broker(configuration: configuration, eventLoops: loops, log: log, store: store)
+        // Before any listener opens: no client can see a half-restored broker.
+        // Until their clients reconnect, restored sessions are checked against the shared ACL
+        // (with per_listener_settings the listener they will come through is not known yet).
+        if let state {
+            broker.restore(state, security: configuration.perListenerSettings ? nil : plans.first?.policy.security)
+        }
         let listenerCount = (plans.map(\.listenerIndex).max() ?? -1) + 1
         self.connectionLimits = (0..<listenerCount).map { index in
             ConnectionLimit(limit: plans.first { $0.listenerIndex == index }?.maxConnections ?? -1)
@@ -233,6 +243,9 @@ public final class MidgeServer: @unchecked Sendable {
         try? reactor?.syncShutdownGracefully()
         #endif
         bound.removeAll()
+        // After the loops: what their last ticks recorded (sessions disconnected by the
+        // shutdown) is written before the store closes.
+        store?.close()
     }
 
     private static func isAddressUnavailable(_ error: Error) -> Bool {

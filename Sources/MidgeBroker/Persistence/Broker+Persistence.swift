@@ -67,7 +67,9 @@ extension Broker {
     /// inbound QoS 2 ids, wills and expiry timers, and the retained messages from `state`.
     /// Called once, before any connection is accepted (and before the loops record anything).
     /// Sessions are spread over the loops; a reconnecting client moves its session to its own loop.
-    public func restore(_ state: PersistedState) {
+    /// `security`: the rules deliveries to the restored (offline) sessions are checked against until
+    /// their clients reconnect (the listener's then apply).
+    public func restore(_ state: PersistedState, security: SecurityPolicy? = nil) {
         let wallNow = wallClock()
         let now = loops[0].eventLoop.now
         func message(_ stored: StoredMessage) -> Message? {
@@ -101,6 +103,7 @@ extension Broker {
             session.expiryInterval = stored.expiryInterval
             session.protocolVersion = ProtocolVersion(rawValue: stored.protocolLevel) ?? .v3_1_1
             session.username = stored.username
+            session.security = security
             session.isStored = store != nil
             byClient[stored.clientID] = session
             registerRestored(session)

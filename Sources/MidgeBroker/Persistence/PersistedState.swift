@@ -181,3 +181,22 @@ public struct PersistedState: Sendable, Equatable {
             && lhs.inboundQoS2.map { "\($0.clientID)\u{0}\($0.packetID)" } == rhs.inboundQoS2.map { "\($0.clientID)\u{0}\($0.packetID)" }
     }
 }
+
+extension PersistedState {
+    /// The changes that build this state in an empty store (to import another broker's state).
+    public var changes: [StoreChange] {
+        var changes: [StoreChange] = []
+        changes.reserveCapacity(sessions.count + subscriptions.count + messages.count + retained.count)
+        for session in sessions { changes.append(.sessionSaved(session)) }
+        for subscription in subscriptions { changes.append(.subscriptionSaved(subscription)) }
+        var byMessage: [UInt64: [StoredDelivery]] = [:]
+        for delivery in deliveries { byMessage[delivery.messageID, default: []].append(delivery) }
+        for message in messages {
+            guard let routed = byMessage[message.id] else { continue }
+            changes.append(.messageRouted(message, routed))
+        }
+        for held in inboundQoS2 { changes.append(.inboundHeld(clientID: held.clientID, packetID: held.packetID)) }
+        for message in retained { changes.append(.retainedSet(message)) }
+        return changes
+    }
+}
