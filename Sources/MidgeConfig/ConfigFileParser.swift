@@ -8,7 +8,8 @@ import MidgeBroker
 /// accepted. Single-valued options accept exactly one value, optionally followed by a `#` comment
 /// (`port 1883 # default`); any other extra word is an error (Mosquitto silently ignores it).
 /// Options whose value is free text (`auto_id_prefix`, `log_timestamp_format`, `include_dir`,
-/// `log_dest file`) take the rest of the line, trimmed, exactly as Mosquitto does.
+/// `log_dest file`, `persistence_file`, `persistence_location`) take the rest of the line,
+/// trimmed, exactly as Mosquitto does.
 ///
 /// Scoping follows Mosquitto's reader (src/conf.c):
 /// - Listener options (`bind_interface`, `socket_domain`, `max_connections`, `protocol`,
@@ -33,9 +34,10 @@ import MidgeBroker
 /// `ConfigReader.swift` reads files line by line and dispatches each directive through one table
 /// (name -> handler) merged from the tables of the areas: `ListenerDirectives.swift` (and listener
 /// scoping), `TLSDirectives.swift`, `SecurityDirectives.swift`, `LimitDirectives.swift`,
-/// `LoggingDirectives.swift`, `IncludeDirectives.swift` (files and include_dir), and, empty until
-/// they are implemented, `BridgeDirectives.swift` and `PersistenceDirectives.swift`. Names refused
-/// as "not supported yet" are listed in `PendingDirectives.swift` and beside the empty tables.
+/// `LoggingDirectives.swift`, `IncludeDirectives.swift` (files and include_dir),
+/// `PersistenceDirectives.swift`, and, empty until bridges are implemented,
+/// `BridgeDirectives.swift`. Names refused as "not supported yet" are listed in
+/// `PendingDirectives.swift` and beside the empty bridge table.
 public enum ConfigFileParser {
     /// Parse a file (and any include_dir it names). Throws ConfigError for the first problem.
     public static func parse(contentsOf path: String) throws -> BrokerConfiguration {
@@ -54,7 +56,7 @@ public enum ConfigFileParser {
     }
 
     /// Directives that Mosquitto 2.0 knows and Midge will implement in a later stage: refused with
-    /// "directive 'NAME' is not supported yet" (see PendingDirectives.swift, BridgeDirectives.swift
-    /// and PersistenceDirectives.swift).
+    /// "directive 'NAME' is not supported yet" (see PendingDirectives.swift and
+    /// BridgeDirectives.swift).
     static var notSupportedYet: Set<String> { MosquittoConfReader.notSupportedYet }
 }

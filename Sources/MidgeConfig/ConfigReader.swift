@@ -14,9 +14,9 @@ struct DirectiveScope {
 
 /// Reads mosquitto.conf files line by line and hands each line to its directive's handler. The
 /// handlers live by area, one table per file: ListenerDirectives, TLSDirectives,
-/// SecurityDirectives, LimitDirectives, LoggingDirectives, IncludeDirectives, and (empty for now)
-/// BridgeDirectives and PersistenceDirectives; names Midge knows but refuses are in
-/// PendingDirectives.
+/// SecurityDirectives, LimitDirectives, LoggingDirectives, IncludeDirectives,
+/// PersistenceDirectives, and (empty for now) BridgeDirectives; names Midge knows but refuses are
+/// in PendingDirectives.
 struct MosquittoConfReader {
     var config = BrokerConfiguration()
 
@@ -45,6 +45,11 @@ struct MosquittoConfReader {
 
     // Logging (LoggingDirectives.swift)
     var logging = LoggingState()
+
+    // Persistence (PersistenceDirectives.swift)
+
+    /// `persistence_file` and `persistence_location` once seen (a second one is an error).
+    var persistencePathsSeen: Set<String> = []
 
     /// Current listener of the file being read: nil = the default listener.
     typealias ListenerCursor = Int?

@@ -104,6 +104,12 @@ final class ConfigFileParserTests: XCTestCase {
         XCTAssertNil(config.persistentClientExpiration)
         XCTAssertFalse(config.upgradeOutgoingQoS)
         XCTAssertFalse(config.checkRetainSource)
+        XCTAssertFalse(config.persistence)
+        XCTAssertEqual(config.persistenceFile, "mosquitto.db")
+        XCTAssertNil(config.persistenceLocation)
+        XCTAssertEqual(config.autosaveInterval, 1800)
+        XCTAssertFalse(config.autosaveOnChanges)
+        XCTAssertFalse(config.persistenceFsync)
         XCTAssertEqual(config.logTypes, [.error, .warning, .notice, .information])
         XCTAssertEqual(config.logDestinations, [.stderr])
         XCTAssertTrue(config.logTimestamp)
@@ -200,8 +206,7 @@ final class ConfigFileParserTests: XCTestCase {
     func testNotSupportedYetDirectives() {
         let names = ["psk_file", "psk_hint", "auth_plugin", "plugin",
                      "auth_plugin_deny_special_chars", "tls_engine", "tls_engine_kpass_sha1",
-                     "tls_keyform", "use_username_as_clientid", "dhparamfile", "persistence", "retained_persistence",
-                     "persistence_file", "persistence_location", "autosave_interval", "autosave_on_changes",
+                     "tls_keyform", "use_username_as_clientid", "dhparamfile",
                      "connection", "address", "addresses", "topic", "remote_clientid", "remote_username",
                      "remote_password", "clientid", "username", "password", "local_clientid", "local_username",
                      "local_password", "bridge_cafile", "bridge_capath", "bridge_certfile", "bridge_keyfile",
@@ -214,7 +219,7 @@ final class ConfigFileParserTests: XCTestCase {
                      "websockets_log_level", "websockets_headers_size", "sys_interval", "memory_limit",
                      "pid_file", "user", "clientid_prefixes", "mount_point", "max_qos", "maximum_qos",
                      "auth_opt_db_host", "plugin_opt_config_file"]
-        // The list above is the whole refused list (bridges, persistence and the rest), plus prefixes.
+        // The list above is the whole refused list (bridges and the rest), plus prefixes.
         XCTAssertEqual(Set(names).subtracting(["auth_opt_db_host", "plugin_opt_config_file"]), ConfigFileParser.notSupportedYet)
         XCTAssertTrue(ConfigFileParser.notSupportedYet.isDisjoint(with: MosquittoConfReader.directives.keys),
                       "a directive with a handler is no longer refused")
@@ -223,8 +228,8 @@ final class ConfigFileParserTests: XCTestCase {
             // Also with no value at all.
             assertError("\(name)\n", line: 1, contains: "directive '\(name)' is not supported yet")
         }
-        XCTAssertThrowsError(try parse("\n\npersistence true")) { error in
-            XCTAssertEqual("\(error)", "test.conf:3: directive 'persistence' is not supported yet")
+        XCTAssertThrowsError(try parse("\n\npsk_file /etc/psk")) { error in
+            XCTAssertEqual("\(error)", "test.conf:3: directive 'psk_file' is not supported yet")
         }
     }
 
@@ -599,6 +604,10 @@ final class ConfigFileParserTests: XCTestCase {
             ("connection_messages", \.connectionMessages),
             ("set_tcp_nodelay", \.setTCPNoDelay),
             ("per_listener_settings", \.perListenerSettings),
+            ("persistence", \.persistence),
+            ("retained_persistence", \.persistence),
+            ("autosave_on_changes", \.autosaveOnChanges),
+            ("persistence_fsync", \.persistenceFsync),
         ]
         for (name, keyPath) in options {
             XCTAssertEqual(try parse("\(name) true")[keyPath: keyPath], true, name)
@@ -730,6 +739,89 @@ final class ConfigFileParserTests: XCTestCase {
         XCTAssertTrue(config.warnings[1].hasPrefix("test.conf:2: ") && config.warnings[1].contains("retry_interval"))
         XCTAssertEqual(try parse("allow_duplicate_messages false").warnings.count, 1)
         assertError("allow_duplicate_messages maybe", line: 1, contains: "expected true or false")
+    }
+
+    // MARK: - Persistence
+
+    func testRetainedPersistenceIsAnObsoleteSynonymOfPersistence() throws {
+        let config = try parse("\nretained_persistence true\n")
+        XCTAssertTrue(config.persistence)
+        XCTAssertEqual(config.warnings, ["test.conf:2: The 'retained_persistence' option is obsolete; use 'persistence' instead."])
+        XCTAssertEqual(try parse("persistence true").warnings, [])
+        // The last line wins, whichever name it uses.
+        XCTAssertFalse(try parse("persistence true\nretained_persistence false").persistence)
+        XCTAssertTrue(try parse("retained_persistence false\npersistence true").persistence)
+    }
+
+    func testPersistenceFileAndLocation() throws {
+        typealias Row = (text: String, file: String, location: String?, database: String, store: String)
+        let rows: [Row] = [
+            ("", "mosquitto.db", nil, "mosquitto.db", "midge.db"),
+            ("persistence_file broker.db", "broker.db", nil, "broker.db", "midge.db"),
+            ("persistence_file /var/lib/mosquitto/broker.db", "/var/lib/mosquitto/broker.db", nil,
+             "/var/lib/mosquitto/broker.db", "/var/lib/mosquitto/midge.db"),
+            // The rest of the line, spaces included; a trailing comment is part of it (as in Mosquitto).
+            ("persistence_file   my broker.db  ", "my broker.db", nil, "my broker.db", "midge.db"),
+            ("persistence_file a.db # old", "a.db # old", nil, "a.db # old", "midge.db"),
+            // Mosquitto 2.0.3 and later join location and file with '/': with or without one at the end.
+            ("persistence_location /var/lib/mosquitto/", "mosquitto.db", "/var/lib/mosquitto/",
+             "/var/lib/mosquitto/mosquitto.db", "/var/lib/mosquitto/midge.db"),
+            ("persistence_location /var/lib/mosquitto", "mosquitto.db", "/var/lib/mosquitto/",
+             "/var/lib/mosquitto/mosquitto.db", "/var/lib/mosquitto/midge.db"),
+            ("persistence_location data\npersistence_file m.db", "m.db", "data/", "data/m.db", "data/midge.db"),
+            ("persistence_file sub/m.db\npersistence_location /srv", "sub/m.db", "/srv/", "/srv/sub/m.db", "/srv/sub/midge.db"),
+            ("persistence_location /", "mosquitto.db", "/", "/mosquitto.db", "/midge.db"),
+        ]
+        for row in rows {
+            guard let config = assertParses(row.text) else { continue }
+            XCTAssertEqual(config.persistenceFile, row.file, row.text.debugDescription)
+            XCTAssertEqual(config.persistenceLocation, row.location, row.text.debugDescription)
+            XCTAssertEqual(config.mosquittoDatabasePath, row.database, row.text.debugDescription)
+            XCTAssertEqual(config.storePath, row.store, row.text.debugDescription)
+        }
+        // Mosquitto: "Error: Empty persistence_file value in configuration.", "Duplicate ... value".
+        assertErrors([
+            ("persistence_file", 1, "Missing value for persistence_file."),
+            ("persistence_file    ", 1, "Missing value for persistence_file."),
+            ("persistence_location\t", 1, "Missing value for persistence_location."),
+            ("persistence_file a.db\npersistence_file b.db", 2, "Duplicate persistence_file value in configuration."),
+            ("persistence_location /a/\n\npersistence_location /a/", 3, "Duplicate persistence_location value in configuration."),
+        ])
+    }
+
+    func testAutosaveInterval() throws {
+        // Mosquitto: any integer; a negative one means 0.
+        assertValues(\.autosaveInterval, [
+            ("autosave_interval 0", 0),
+            ("autosave_interval 60", 60),
+            ("autosave_interval 2147483647", 2147483647),
+            ("autosave_interval -5", 0),
+            ("autosave_interval 10\nautosave_interval 20", 20),
+        ])
+        assertErrors([
+            ("autosave_interval", 1, "Missing value for autosave_interval."),
+            ("autosave_interval ten", 1, "Invalid value for autosave_interval: \"ten\" (expected an integer)."),
+            ("autosave_interval 2147483648", 1, "out of range"),
+            ("autosave_interval 1 2", 1, "Unexpected extra value"),
+        ])
+    }
+
+    func testPersistenceDirectivesAreBrokerWideAndAllowedInIncludedFiles() throws {
+        let dir = try makeTempDir()
+        let conf = (dir as NSString).appendingPathComponent("conf.d")
+        try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
+        try write("persistence true\npersistence_location /srv/midge\n", to: (conf as NSString).appendingPathComponent("p.conf"))
+        let main = try write("listener 1883\npersistence_fsync true\ninclude_dir \(conf)\n",
+                             to: (dir as NSString).appendingPathComponent("main.conf"))
+        let config = try ConfigFileParser.parse(contentsOf: main)
+        XCTAssertTrue(config.persistence)
+        XCTAssertTrue(config.persistenceFsync)
+        XCTAssertEqual(config.storePath, "/srv/midge/midge.db")
+        // A second location in the main file after the include is a duplicate, named at its line.
+        try write("include_dir \(conf)\npersistence_location /other/\n", to: main)
+        XCTAssertThrowsError(try ConfigFileParser.parse(contentsOf: main)) { error in
+            XCTAssertEqual("\(error)", "\(main):2: Duplicate persistence_location value in configuration.")
+        }
     }
 
     // MARK: - Logging
@@ -993,18 +1085,16 @@ final class ConfigFileParserTests: XCTestCase {
         XCTAssertThrowsError(try ConfigFileParser.parse(contentsOf: path)) { error in
             XCTAssertEqual((error as? ConfigError)?.description, "\(path):6: directive 'pid_file' is not supported yet")
         }
-        // Without pid_file (line kept as a comment so numbering is unchanged): persistence on line 8.
+        // Without pid_file (line kept as a comment so numbering is unchanged): the rest of the
+        // Debian file is accepted, persistence included.
         let withoutPid = text.replacingOccurrences(of: "pid_file", with: "#pid_file")
         try write(withoutPid, to: path)
-        XCTAssertThrowsError(try ConfigFileParser.parse(contentsOf: path)) { error in
-            XCTAssertEqual((error as? ConfigError)?.description, "\(path):8: directive 'persistence' is not supported yet")
-        }
-        // Without persistence: the rest of the Debian file is accepted.
-        let rest = withoutPid.replacingOccurrences(of: "persistence", with: "#persistence")
-        try write(rest, to: path)
         let config = try ConfigFileParser.parse(contentsOf: path)
         XCTAssertEqual(config.logDestinations, [.file("/var/log/mosquitto/mosquitto.log")])
         XCTAssertEqual(config.listeners, [])
+        XCTAssertTrue(config.persistence)
+        XCTAssertEqual(config.mosquittoDatabasePath, "/var/lib/mosquitto/mosquitto.db")
+        XCTAssertEqual(config.storePath, "/var/lib/mosquitto/midge.db")
     }
 
     func testDebianConfigurationAsInstalledIfPresent() throws {
