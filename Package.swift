@@ -75,7 +75,7 @@ let package = Package(
             .product(name: "NIOWebSocket", package: "swift-nio"),
         ]),
         .target(name: "MidgeTestSupport", dependencies: [
-            "MQTTCodec", "MidgeBroker", "MidgeServer", "MidgeClient",
+            "MQTTCodec", "MidgeBroker", "MidgeServer", "MidgeClient", "MidgeStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -2,6 +2,7 @@ import MQTTCodec
 import MidgeBroker
 import MidgeClient
 import MidgeServer
+import MidgeStore
 import NIOCore
 import NIOPosix
 
@@ -26,7 +27,11 @@ public final class TestBroker: @unchecked Sendable {
             configuration.listeners = [listener]
             configuration.perListenerSettings = true
         }
-        server = try MidgeServer(configuration: configuration, log: log, threads: threads)
+        // Persistence as `midge` opens it (the store in configuration.storePath).
+        var persistence: (store: SessionStore, state: PersistedState)?
+        if configuration.persistence { persistence = try PersistenceStartup.open(configuration, log: log) }
+        server = try MidgeServer(configuration: configuration, log: log, threads: threads,
+                                 store: persistence?.store, restoring: persistence?.state)
         try server.start()
         port = server.port!
         clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -4,6 +4,7 @@ import Foundation
 import MidgeBroker
 import MidgeConfig
 import MidgeServer
+import MidgeStore
 import NIOCore
 
 /// `midge [-c FILE] [-p PORT]... [-v] [-d]`: the broker, with mosquitto(8)'s options.
@@ -33,6 +34,10 @@ struct BrokerCommand: ParsableCommand {
     // Midge only (Mosquitto is single-threaded): how many event-loop threads serve connections.
     @Option(name: .customLong("threads"), help: "Event-loop threads (default: one per core). Midge only.")
     var threads: Int?
+
+    // Midge only: start even when the store cannot be read, renaming it aside (docs/persistence.md).
+    @Flag(name: .customLong("move-aside-bad-store"), help: "If the persistence store is corrupt, rename it and start with an empty one. Midge only.")
+    var moveAsideBadStore = false
 
     func validate() throws {
         for port in ports where !(1...65535).contains(port) {
@@ -95,11 +100,17 @@ struct BrokerCommand: ParsableCommand {
         }
         signal(SIGPIPE, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
+        signal(SIGUSR1, SIG_IGN)
 
         let server: MidgeServer
         do {
+            // Persistence is loaded before any listener opens.
+            var persistence: (store: SessionStore, state: PersistedState)?
+            if configuration.persistence {
+                persistence = try PersistenceStartup.open(configuration, moveAsideBadStore: moveAsideBadStore, log: log)
+            }
             server = try MidgeServer(configuration: configuration, commandLinePorts: ports, log: log,
-                                     threads: threads ?? System.coreCount)
+                                     threads: threads ?? System.coreCount, store: persistence?.store, restoring: persistence?.state)
             try server.start()
         } catch {
             log.error("\(error)")
@@ -117,6 +128,15 @@ struct BrokerCommand: ParsableCommand {
         }
         hangup.resume()
         sources.append(hangup)
+        // SIGUSR1 makes Mosquitto write its database now; Midge's store already holds every
+        // acknowledged change, so there is nothing to save (it must not end the process either).
+        let save = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
+        save.setEventHandler {
+            log.notice(configuration.persistence ? "Persistence: every change is already stored (\(configuration.storePath))."
+                                                 : "Persistence is off: nothing to save.")
+        }
+        save.resume()
+        sources.append(save)
         stop.wait()
         log.notice("\(Self.versionString) terminating")
         server.shutdown()
