@@ -57,7 +57,8 @@ struct MosquittoConfReader {
     /// Every directive Midge reads, name -> handler. A name in two tables is a programming error.
     static let directives: [String: DirectiveHandler] = {
         let tables = [listenerDirectives, tlsDirectives, securityDirectives, limitDirectives,
-                      loggingDirectives, includeDirectives, bridgeDirectives, persistenceDirectives]
+                      loggingDirectives, includeDirectives, bridgeDirectives, persistenceDirectives,
+                      processDirectives]
         return tables.reduce(into: [:]) { all, table in
             all.merge(table) { _, _ in preconditionFailure("a mosquitto.conf directive is in two tables") }
         }

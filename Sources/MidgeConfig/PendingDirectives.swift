@@ -14,7 +14,7 @@ extension MosquittoConfReader {
         // Other listener options
         "use_username_as_clientid", "mount_point", "max_qos", "maximum_qos", "http_dir",
         // Miscellaneous
-        "websockets_log_level", "websockets_headers_size", "sys_interval", "memory_limit", "pid_file",
+        "websockets_log_level", "websockets_headers_size", "sys_interval", "memory_limit",
         "user", "clientid_prefixes",
     ]
 

@@ -80,6 +80,16 @@ struct BrokerCommand: ParsableCommand {
             FileHandle.standardError.write(Data("Error: unable to run in the background.\n".utf8))
             throw ExitCode(1)
         }
+        // As Mosquitto: the pid file right after going to the background, before anything else.
+        if let pidFile = configuration.pidFile {
+            guard FileManager.default.createFile(atPath: pidFile, contents: Data("\(getpid())".utf8)) else {
+                log.error("Error: Unable to write pid file.")
+                if !log.isEnabled(.error) { FileHandle.standardError.write(Data("Error: Unable to write pid file.\n".utf8)) }
+                outputs.drain(timeout: 2)
+                throw ExitCode(1)
+            }
+        }
+        defer { if let pidFile = configuration.pidFile { try? FileManager.default.removeItem(atPath: pidFile) } }
 
         log.notice("\(Self.versionString) starting")
         if let configFile { log.notice("Config loaded from \(configFile).") }

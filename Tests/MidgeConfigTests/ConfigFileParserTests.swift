@@ -217,7 +217,7 @@ final class ConfigFileParserTests: XCTestCase {
                      "notifications_local_only", "notification_topic", "round_robin", "start_type",
                      "try_private", "restart_timeout", "idle_timeout", "threshold", "http_dir",
                      "websockets_log_level", "websockets_headers_size", "sys_interval", "memory_limit",
-                     "pid_file", "user", "clientid_prefixes", "mount_point", "max_qos", "maximum_qos",
+                     "user", "clientid_prefixes", "mount_point", "max_qos", "maximum_qos",
                      "auth_opt_db_host", "plugin_opt_config_file"]
         // The list above is the whole refused list (bridges and the rest), plus prefixes.
         XCTAssertEqual(Set(names).subtracting(["auth_opt_db_host", "plugin_opt_config_file"]), ConfigFileParser.notSupportedYet)
@@ -1073,23 +1073,21 @@ final class ConfigFileParserTests: XCTestCase {
 
         """
 
-    func testDebianDefaultConfigurationHitsNotSupportedYetDirectives() throws {
+    func testPidFile() throws {
+        XCTAssertNil(try ConfigFileParser.parse("", fileName: "t.conf").pidFile)
+        XCTAssertEqual(try ConfigFileParser.parse("pid_file /run/my broker.pid\n", fileName: "t.conf").pidFile, "/run/my broker.pid")
+        assertError("listener 1883\npid_file\n", line: 2, contains: "Missing value for pid_file")
+    }
+
+    func testDebianDefaultConfigurationIsAcceptedUnchanged() throws {
         let dir = try makeTempDir()
         let confd = dir + "/conf.d"
         try FileManager.default.createDirectory(atPath: confd, withIntermediateDirectories: true)
         try write("# Place your local configuration in /etc/mosquitto/conf.d/\n", to: confd + "/README")
         let text = Self.debianMosquittoConf.replacingOccurrences(of: "/etc/mosquitto/conf.d", with: confd)
         let path = try write(text, to: dir + "/mosquitto.conf")
-
-        // First unsupported directive in the file: pid_file on line 6.
-        XCTAssertThrowsError(try ConfigFileParser.parse(contentsOf: path)) { error in
-            XCTAssertEqual((error as? ConfigError)?.description, "\(path):6: directive 'pid_file' is not supported yet")
-        }
-        // Without pid_file (line kept as a comment so numbering is unchanged): the rest of the
-        // Debian file is accepted, persistence included.
-        let withoutPid = text.replacingOccurrences(of: "pid_file", with: "#pid_file")
-        try write(withoutPid, to: path)
         let config = try ConfigFileParser.parse(contentsOf: path)
+        XCTAssertEqual(config.pidFile, "/run/mosquitto/mosquitto.pid")
         XCTAssertEqual(config.logDestinations, [.file("/var/log/mosquitto/mosquitto.log")])
         XCTAssertEqual(config.listeners, [])
         XCTAssertTrue(config.persistence)
@@ -1098,14 +1096,15 @@ final class ConfigFileParserTests: XCTestCase {
     }
 
     func testDebianConfigurationAsInstalledIfPresent() throws {
-        // When Debian's mosquitto package is installed, its real file must fail at pid_file (line 6).
+        // When Debian's mosquitto package is installed, its real file is read unchanged.
         let path = "/etc/mosquitto/mosquitto.conf"
         guard let text = try? String(contentsOfFile: path, encoding: .utf8), text == Self.debianMosquittoConf else {
             throw XCTSkip("Debian's unmodified \(path) is not installed")
         }
-        XCTAssertThrowsError(try ConfigFileParser.parse(contentsOf: path)) { error in
-            XCTAssertEqual((error as? ConfigError)?.description, "\(path):6: directive 'pid_file' is not supported yet")
-        }
+        let config = try ConfigFileParser.parse(contentsOf: path)
+        XCTAssertEqual(config.pidFile, "/run/mosquitto/mosquitto.pid")
+        XCTAssertTrue(config.persistence)
+        XCTAssertEqual(config.storePath, "/var/lib/mosquitto/midge.db")
     }
 
     func testRealisticFullConfiguration() throws {

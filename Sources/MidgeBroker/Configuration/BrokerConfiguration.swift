@@ -146,6 +146,8 @@ public struct BrokerConfiguration: Equatable, Sendable {
     public var persistentClientExpiration: Int?
     /// `upgrade_outgoing_qos`, default false.
     public var upgradeOutgoingQoS: Bool
+    /// `pid_file`: written with the process id at start-up (failure stops it), removed at exit.
+    public var pidFile: String?
     /// `persistence` (and its obsolete synonym `retained_persistence`), default false: sessions,
     /// subscriptions, queued and in-flight messages and retained messages survive a restart, and
     /// (Midge's guarantee) every acknowledgement waits until what it acknowledges is stored.
@@ -217,6 +219,7 @@ public struct BrokerConfiguration: Equatable, Sendable {
         retainAvailable = true
         persistentClientExpiration = nil
         upgradeOutgoingQoS = false
+        pidFile = nil
         persistence = false
         persistenceFile = "mosquitto.db"
         persistenceLocation = nil
