@@ -78,4 +78,43 @@ final class PersistenceInteropTests: InteropTestCase {
         XCTAssertTrue(try String(contentsOfFile: dir.appendingPathComponent("log/mosquitto.log").path, encoding: .utf8)
                         .contains("Restoring from"), "log_dest file", file: file, line: line)
     }
+
+    /// Mosquitto 2.0.11 writes its database (at SIGTERM); Midge, started on the same
+    /// configuration, imports it: the persistent session with its subscription and queued
+    /// messages, and the retained message. Mosquitto's file is left as it was.
+    func testMidgeImportsTheDatabaseMosquittoWrote() throws {
+        let dir = workDir.appendingPathComponent("import")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // Mosquitto started as root writes as user mosquitto.
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: dir.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: workDir.path)
+        let config = "listener {PORT} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location \(dir.path)/\n"
+
+        let mosquitto = try startMosquitto(config)
+        let keeper = try startMosquittoSub(mosquitto, ["-V", "mqttv5", "-c", "-x", "3600", "-i", "keeper", "-q", "2", "-t", "imported/#", "-E"])
+        _ = waitForExit(keeper.process, broker: mosquitto)
+        for index in 1...3 {
+            try mosquittoPub(mosquitto, ["-q", String(index % 2 + 1), "-t", "imported/\(index)", "-m", "from mosquitto \(index)"])
+        }
+        try mosquittoPub(mosquitto, ["-q", "1", "-r", "-t", "imported/retained", "-m", "retained by mosquitto"])
+        mosquitto.stop()
+        let database = dir.appendingPathComponent("mosquitto.db")
+        let original = try Data(contentsOf: database)
+
+        let broker = try startBroker(config: config)
+        XCTAssertTrue(broker.output.contains("Imported \(database.path)"), brokerLog(broker))
+        let back = try startMosquittoSub(broker, ["-V", "mqttv5", "-c", "-x", "3600", "-i", "keeper", "-q", "2", "-t", "imported/#",
+                                                  "-C", "5", "-W", "10"], waitForSubscription: false)
+        let result = waitForExit(back.process, broker: broker)
+        XCTAssertEqual(result.exitCode, 0, "\(result)")
+        // The queued three, and the retained message twice: queued (it was published after the
+        // subscription) and again for the SUBSCRIBE mosquitto_sub repeats. mosquitto_sub prints a
+        // QoS 2 message only at PUBREL, so the printed order mixes QoS levels (Mosquitto's too).
+        XCTAssertEqual(back.messages.sorted(), (1...3).map { "from mosquitto \($0)" } + ["retained by mosquitto", "retained by mosquitto"],
+                       "\(result)\n\(brokerLog(broker))")
+        let reader = try startMosquittoSub(broker, ["-t", "imported/retained", "-C", "1", "-W", "10"])
+        _ = waitForExit(reader.process, broker: broker)
+        XCTAssertEqual(reader.messages, ["retained by mosquitto"])
+        XCTAssertEqual(try Data(contentsOf: database), original, "Mosquitto's file is never written")
+    }
 }
