@@ -15,7 +15,7 @@ import MidgeBroker
 ///   one transaction on its own thread, then completes the commits in order. Failed writes are
 ///   kept and retried every second (`isWritable` false meanwhile).
 /// - `close()` writes what is queued, checkpoints the WAL into the main file (TRUNCATE) and
-///   closes the file.
+///   closes the file (so does deinit, if nobody called it).
 public final class SQLiteSessionStore: SessionStore, @unchecked Sendable {
     public let path: String
     private let database: DatabaseQueue
@@ -76,6 +76,10 @@ public final class SQLiteSessionStore: SessionStore, @unchecked Sendable {
                 }
             }
         }
+    }
+
+    deinit {
+        close()
     }
 
     public func load() throws -> PersistedState {
