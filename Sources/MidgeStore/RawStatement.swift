@@ -8,8 +8,8 @@ private let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3
 /// One of the connection's cached prepared statements (`Database.cachedStatement`), bound and
 /// stepped through SQLite's C API. GRDB's `StatementArguments` box every value in an existential
 /// and a `DatabaseValue`, and a payload must become `Data` first: on the writer's hot path
-/// (message, delivery, update, delete) that doubled the cost of a change (measured: 170 000 →
-/// 300 000 changes/s). Values are copied by SQLite when bound (SQLITE_TRANSIENT).
+/// (message, delivery, update, delete) that doubled the CPU per change (measured A/B: 5.9–7.0 µs
+/// against 2.9–3.9 µs). Values are copied by SQLite when bound (SQLITE_TRANSIENT).
 struct RawStatement {
     private let statement: Statement
     private var handle: OpaquePointer { statement.sqliteStatement }
