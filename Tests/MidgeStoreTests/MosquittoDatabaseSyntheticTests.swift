@@ -220,6 +220,27 @@ final class MosquittoDatabaseSyntheticTests: XCTestCase {
         XCTAssertEqual(storeError(size)?.offset, 23 + 8 + 9)
     }
 
+    /// Store ids far apart are indexed by a dictionary instead of a table: same results.
+    func testSparseStoreIDs() throws {
+        var file = MosquittoDatabaseFileBuilder()
+        file.message(storeID: 1 << 40, topic: "far")
+        file.message(storeID: 3, topic: "near")
+        file.clientMessage("c", storeID: 3)
+        file.clientMessage("c", storeID: 1 << 40)
+        file.clientMessage("c", storeID: 5)
+        let result = try read(file)
+        XCTAssertEqual(result.state.deliveries.map(\.messageID), [3, 1 << 40])
+        XCTAssertEqual(result.state.messages.map(\.topic), ["far", "near"])
+        XCTAssertEqual(result.dropped, ["1 client message(s) referring to a message not in the file (expired)"])
+
+        var duplicate = MosquittoDatabaseFileBuilder()
+        duplicate.message(storeID: 1 << 40, topic: "a")
+        duplicate.message(storeID: 2, topic: "b")
+        let third = duplicate.bytes.count
+        duplicate.message(storeID: 1 << 40, topic: "c")
+        XCTAssertEqual(storeError(duplicate)?.offset, third)
+    }
+
     func testUnknownChunksAreSkippedAndAnEmptyFileIsEmpty() throws {
         var file = MosquittoDatabaseFileBuilder()
         file.chunk(99, [1, 2, 3, 4])
