@@ -93,6 +93,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "GRDB", package: "GRDB.swift"),
+            // SQLite's C API, for binding values on the writer's hot path (RawStatement.swift).
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         .target(name: "MidgeBench", dependencies: [
             "MQTTCodec",

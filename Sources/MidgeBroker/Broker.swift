@@ -233,7 +233,7 @@ public final class Broker: @unchecked Sendable {
         // The loop's scratch array (no allocation per message); handed back emptied at the end.
         var matches = context.takeMatchScratch()
         defer { context.returnMatchScratch(&matches) }
-        let groupCommit = context.groupCommit
+        let groupCommit = context.persists ? context.groupCommit : nil
         // Still this loop's alone: give it its store id before anything shares it.
         if let groupCommit, message.storeID == 0, message.qos != .atMostOnce || message.retain {
             message.storeID = groupCommit.makeKey()

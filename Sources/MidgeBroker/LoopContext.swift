@@ -37,6 +37,9 @@ final class LoopContext: @unchecked Sendable {
     let keepAlive: KeepAliveMonitor
     /// This loop's batch of store changes and the output waiting for it (nil = persistence off).
     @exclusivity(unchecked) private(set) var groupCommit: GroupCommit?
+    /// `groupCommit != nil`, as a plain flag: the per-write check costs a byte load, not an
+    /// optional reference's retain and release.
+    @exclusivity(unchecked) private(set) var persists = false
 
     init(index: Int, eventLoop: EventLoop, broker: Broker, loopCount: Int) {
         self.index = index
@@ -67,12 +70,13 @@ final class LoopContext: @unchecked Sendable {
     /// Persistence on: changes of this loop go to `store` (set before the loop runs).
     func attachStore(_ store: SessionStore, loopCount: Int) {
         groupCommit = GroupCommit(context: self, store: store, loopCount: loopCount)
+        persists = true
     }
 
     /// Records a change of persistent state made on this loop; it is handed to the store when the
     /// loop flushes (at the end of the current read, drain or tick).
     func record(_ change: StoreChange) {
-        guard let groupCommit else { return }
+        guard persists, let groupCommit else { return }
         groupCommit.record(change)
         if !flushScheduled && !draining && reading == nil {
             flushScheduled = true
@@ -175,7 +179,7 @@ final class LoopContext: @unchecked Sendable {
         flushScheduled = false
         // Group commit: this tick's changes go to the store before anything is flushed; what
         // depends on them is held (see `GroupCommit`).
-        groupCommit?.submit()
+        if persists { groupCommit?.submit() }
         guard !dirty.isEmpty else { return }
         // Swap with the spare list (no copy or allocation); a flush can mark connections dirty again.
         var connections = spareDirty

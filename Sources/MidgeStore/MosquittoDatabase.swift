@@ -31,7 +31,11 @@ public enum MosquittoDatabase {
     }
 
     public static func readImport(path: String) throws -> Import {
-        let bytes = try readFile(path)
+        try readImport(bytes: try readFile(path), path: path)
+    }
+
+    /// The file's bytes read (`path` names it in errors).
+    static func readImport(bytes: [UInt8], path: String) throws -> Import {
         // Mosquitto starts with nothing from an empty file ("Persistence file is empty").
         guard !bytes.isEmpty else {
             return Import(state: PersistedState(), formatVersion: 6, writtenAtShutdown: nil, dropped: [])

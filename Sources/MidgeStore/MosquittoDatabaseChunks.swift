@@ -20,7 +20,7 @@ enum MosquittoChunkType: UInt32 {
     case subscription = 5
     case client = 6
 
-    var name: String {
+    var name: StaticString {
         switch self {
         case .config: return "CFG"
         case .messageStore: return "MSG_STORE"
@@ -182,7 +182,7 @@ enum MosquittoDatabaseParser {
             let rawType = try cursor.uint32("a chunk type")
             let length = Int(try cursor.uint32("a chunk length"))
             guard length <= cursor.remaining else {
-                let name = MosquittoChunkType(rawValue: rawType)?.name ?? "type \(rawType)"
+                let name = MosquittoChunkType(rawValue: rawType).map { "\($0.name)" } ?? "type \(rawType)"
                 throw cursor.error("the \(name) chunk's length is \(length) bytes but only \(cursor.remaining) follow: the file is truncated or damaged", at: start)
             }
             guard let type = MosquittoChunkType(rawValue: rawType) else {
@@ -190,7 +190,7 @@ enum MosquittoDatabaseParser {
                 try cursor.skip(length, "an unknown chunk")
                 continue
             }
-            try cursor.within(length, scope: "the \(type.name) chunk at byte \(start)") { body in
+            try cursor.within(length, chunk: type.name, startingAt: start) { body in
                 switch type {
                 case .config:
                     contents.config = try readConfig(&body)
@@ -268,7 +268,11 @@ enum MosquittoDatabaseParser {
             try body.skip(4, "the padding")
         }
         let clientID = try body.string(Int(idLength), "the client id")
-        let username = usernameLength == 0 ? nil : try body.string(Int(usernameLength), "the username")
+        let usernameBytes = try body.raw(Int(usernameLength), "the username")
+        // Mosquitto 2.0.11 does not reset its chunk between clients: one without a username
+        // gets the bytes behind the previous client's username pointer, the NUL after it and
+        // whatever follows (fixed in 2.0.16). A username never holds a NUL: that one is none.
+        let username = usernameBytes.isEmpty || usernameBytes.contains(0) ? nil : String(decoding: usernameBytes, as: UTF8.self)
         guard !clientID.isEmpty else { return nil }
         return MosquittoClientChunk(offset: chunk, clientID: clientID, sessionExpiryTime: expiryTime, sessionExpiryInterval: interval,
                                     lastMID: lastMID, listenerPort: listenerPort, username: username)

@@ -14,15 +14,16 @@ struct MosquittoDatabaseCursor {
     private(set) var offset: Int
     /// The first offset not to read.
     private(set) var limit: Int
-    /// What `limit` is the end of, for messages ("the file", "MSG_STORE chunk at byte 51").
-    private(set) var scope: String
+    /// What `limit` is the end of, for messages: the file, or the chunk of this name starting
+    /// at this offset (made into text only for an error).
+    private(set) var scope: (name: StaticString, start: Int)?
 
     init(bytes: UnsafeRawBufferPointer, path: String) {
         self.bytes = bytes
         self.path = path
         self.offset = 0
         self.limit = bytes.count
-        self.scope = "the file"
+        self.scope = nil
     }
 
     var remaining: Int { limit - offset }
@@ -34,22 +35,28 @@ struct MosquittoDatabaseCursor {
 
     /// Reads within `length` bytes from here (a chunk's body) with `body`, which must use them
     /// all; then goes on after them in the enclosing scope.
-    mutating func within<T>(_ length: Int, scope name: String, _ body: (inout MosquittoDatabaseCursor) throws -> T) throws -> T {
-        try require(length, name)
+    mutating func within<T>(_ length: Int, chunk name: StaticString, startingAt start: Int,
+                            _ body: (inout MosquittoDatabaseCursor) throws -> T) throws -> T {
+        try require(length, "the \(name) chunk")
         var inner = self
         inner.limit = offset + length
-        inner.scope = name
+        inner.scope = (name, start)
         let value = try body(&inner)
         if inner.remaining != 0 {
-            throw inner.error("\(name) has \(inner.remaining) byte(s) after its last field (its length says \(length) bytes)")
+            throw inner.error("\(inner.scopeDescription) has \(inner.remaining) byte(s) after its last field (its length says \(length) bytes)")
         }
         offset = inner.limit
         return value
     }
 
+    private var scopeDescription: String {
+        guard let scope else { return "the file" }
+        return "the \(scope.name) chunk at byte \(scope.start)"
+    }
+
     private func require(_ count: Int, _ what: @autoclosure () -> String) throws {
         guard count >= 0, count <= remaining else {
-            throw error("\(what()) needs \(count) bytes but \(scope) has only \(remaining) left")
+            throw error("\(what()) needs \(count) bytes but \(scopeDescription) has only \(remaining) left")
         }
     }
 

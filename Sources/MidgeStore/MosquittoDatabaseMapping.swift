@@ -25,7 +25,7 @@ enum MosquittoDatabaseMapping {
         var dropped = Dropped()
 
         /// Store id → index in `contents.messages`.
-        var messageIndex: [UInt64: Int] = [:]
+        var messageIndex = StoreIDIndex()
         /// Indexes of the messages some delivery refers to.
         var referenced: [Bool] = []
         var sessionIndex: [String: Int] = [:]
@@ -42,18 +42,21 @@ enum MosquittoDatabaseMapping {
         }
 
         mutating func indexMessages() throws {
-            messageIndex.reserveCapacity(contents.messages.count)
-            referenced = Array(repeating: false, count: contents.messages.count)
-            for (index, message) in contents.messages.enumerated() {
-                guard message.storeID != 0 else {
-                    throw StoreError(path: path, offset: message.offset, message: "the MSG_STORE chunk has store id 0")
+            let messages = contents.messages
+            messageIndex = StoreIDIndex(ids: messages.lazy.map(\.storeID))
+            referenced = Array(repeating: false, count: messages.count)
+            for index in messages.indices {
+                let storeID = messages[index].storeID
+                guard storeID != 0 else {
+                    throw StoreError(path: path, offset: messages[index].offset, message: "the MSG_STORE chunk has store id 0")
                 }
-                if let first = messageIndex.updateValue(index, forKey: message.storeID) {
-                    throw StoreError(path: path, offset: message.offset,
-                                     message: "store id \(message.storeID) is also the MSG_STORE chunk's at byte \(contents.messages[first].offset)")
+                if let first = messageIndex.insert(storeID, at: index) {
+                    throw StoreError(path: path, offset: messages[index].offset,
+                                     message: "store id \(storeID) is also the MSG_STORE chunk's at byte \(messages[first].offset)")
                 }
-                guard message.expiryTime <= Int64.max / 1000 else {
-                    throw StoreError(path: path, offset: message.offset, message: "impossible expiry time \(message.expiryTime)")
+                guard messages[index].expiryTime <= Int64.max / 1000 else {
+                    throw StoreError(path: path, offset: messages[index].offset,
+                                     message: "impossible expiry time \(messages[index].expiryTime)")
                 }
             }
         }
@@ -213,6 +216,56 @@ enum MosquittoDatabaseMapping {
             }
             return MosquittoDatabase.Import(state: state, formatVersion: Int(contents.formatVersion),
                                             writtenAtShutdown: contents.config?.shutdown, dropped: dropped.lines)
+        }
+    }
+
+    /// Store id → index of its MSG_STORE chunk. Mosquitto numbers its messages from 1 up, so the
+    /// ids of a file are nearly dense: a table then (no hashing of a million ids), a dictionary
+    /// for ids too sparse for one.
+    struct StoreIDIndex {
+        private var lowest: UInt64 = 0
+        private var table: [Int32] = []
+        private var dictionary: [UInt64: Int] = [:]
+        private var dense = false
+
+        init() {}
+
+        init<IDs: Sequence>(ids: IDs) where IDs.Element == UInt64 {
+            var count = 0
+            var lowest = UInt64.max
+            var highest: UInt64 = 0
+            for id in ids {
+                count += 1
+                lowest = min(lowest, id)
+                highest = max(highest, id)
+            }
+            guard count > 0 else { return }
+            let span = highest - lowest
+            if count < Int(Int32.max), span < UInt64(4 * count + 1024) {
+                dense = true
+                self.lowest = lowest
+                table = Array(repeating: -1, count: Int(span) + 1)
+            } else {
+                dictionary.reserveCapacity(count)
+            }
+        }
+
+        subscript(id: UInt64) -> Int? {
+            guard dense else { return dictionary[id] }
+            guard id >= lowest, id - lowest < UInt64(table.count) else { return nil }
+            let index = table[Int(id - lowest)]
+            return index < 0 ? nil : Int(index)
+        }
+
+        /// Adds `id`; returns the index it already had, if any (and keeps that one).
+        mutating func insert(_ id: UInt64, at index: Int) -> Int? {
+            if let existing = self[id] { return existing }
+            if dense {
+                table[Int(id - lowest)] = Int32(index)
+            } else {
+                dictionary[id] = index
+            }
+            return nil
         }
     }
 

@@ -8,14 +8,15 @@ import MidgeBroker
 ///   is refused at open: "database is locked"). `fsync: false` is `synchronous = NORMAL`: a
 ///   committed transaction survives a crash of the process (kill -9), not a power loss; `true` is
 ///   `FULL`: each transaction is fsync'd before its commits complete.
-/// - At open, `PRAGMA quick_check` reads the whole file (about 1 s per GB); a file that is not a
-///   Midge store, of a newer version, or damaged throws `StoreError` naming the path and the
+/// - At open, the header is checked (`StoreSchema.checkHeader`), then `PRAGMA quick_check` reads
+///   the whole file (0.6 s for 305 MB in the page cache); a file that is not a Midge store, of a
+///   newer version, damaged, cut short or in use throws `StoreError` naming the path and the
 ///   problem. `moveAside(path:)` renames such a file so that the broker can start afresh.
 /// - `commit` never blocks: the group commit (`GroupCommitQueue`) writes everything queued in
 ///   one transaction on its own thread, then completes the commits in order. Failed writes are
 ///   kept and retried every second (`isWritable` false meanwhile).
 /// - `close()` writes what is queued, checkpoints the WAL into the main file (TRUNCATE) and
-///   closes the file.
+///   closes the file (so does deinit, if nobody called it).
 public final class SQLiteSessionStore: SessionStore, @unchecked Sendable {
     public let path: String
     private let database: DatabaseQueue
@@ -76,6 +77,10 @@ public final class SQLiteSessionStore: SessionStore, @unchecked Sendable {
                 }
             }
         }
+    }
+
+    deinit {
+        close()
     }
 
     public func load() throws -> PersistedState {

@@ -1,80 +1,83 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import MQTTCodec
 import MidgeBroker
 
 // Each StoreChange as SQL, with the connection's cached prepared statements (one SQL text per
-// kind of change, compiled once per connection). Called inside the group commit's transaction.
+// kind of change, compiled once per connection) bound through SQLite's C API (RawStatement).
+// Called inside the group commit's transaction.
 enum StoreChangeWriter {
     static func apply(_ change: StoreChange, in db: Database) throws {
         switch change {
         case .sessionSaved(let session):
             let will = session.will
             let message = will?.message
-            try db.cachedStatement(sql: SQL.saveSession).execute(arguments: [
-                session.clientID, Int64(session.expiryInterval), Int64(session.protocolLevel), session.username,
-                session.disconnectedAt,
-                message.map { StoreColumns.integer($0.id) }, message?.topic, message.flatMap { StoreColumns.blob($0.payload) },
-                message.map { Int64($0.qos.rawValue) }, message?.retain, message.flatMap { StoreColumns.blob($0.properties) },
-                message?.expiresAt, message?.publisherClientID, will.map { Int64($0.delay) },
-            ])
+            try db.run(SQL.saveSession) {
+                $0.bind(1, session.clientID); $0.bind(2, session.expiryInterval); $0.bind(3, session.protocolLevel)
+                $0.bind(4, session.username); $0.bind(5, session.disconnectedAt)
+                $0.bind(6, message?.id); $0.bind(7, message?.topic); $0.bind(8, message?.payload)
+                $0.bind(9, message?.qos.rawValue); $0.bind(10, message?.retain)
+                $0.bind(11, message.flatMap { StoreColumns.blob($0.properties) }); $0.bind(12, message?.expiresAt)
+                $0.bind(13, message?.publisherClientID); $0.bind(14, will?.delay)
+            }
 
         case .sessionDeleted(let clientID):
             // The trigger deletes each message with its last delivery.
-            try db.cachedStatement(sql: SQL.deleteSessionDeliveries).execute(arguments: [clientID])
-            try db.cachedStatement(sql: SQL.deleteSessionSubscriptions).execute(arguments: [clientID])
-            try db.cachedStatement(sql: SQL.deleteSessionInbound).execute(arguments: [clientID])
-            try db.cachedStatement(sql: SQL.deleteSession).execute(arguments: [clientID])
+            for sql in [SQL.deleteSessionDeliveries, SQL.deleteSessionSubscriptions, SQL.deleteSessionInbound, SQL.deleteSession] {
+                try db.run(sql) { $0.bind(1, clientID) }
+            }
 
         case .subscriptionSaved(let subscription):
             let options = subscription.options
-            try db.cachedStatement(sql: SQL.saveSubscription).execute(arguments: [
-                subscription.clientID, subscription.filter, Int64(options.qos.rawValue), options.noLocal,
-                options.retainAsPublished, Int64(options.retainHandling.rawValue), subscription.identifier,
-            ])
+            try db.run(SQL.saveSubscription) {
+                $0.bind(1, subscription.clientID); $0.bind(2, subscription.filter); $0.bind(3, options.qos.rawValue)
+                $0.bind(4, options.noLocal); $0.bind(5, options.retainAsPublished)
+                $0.bind(6, options.retainHandling.rawValue); $0.bind(7, subscription.identifier)
+            }
 
         case .subscriptionDeleted(let clientID, let filter):
-            try db.cachedStatement(sql: SQL.deleteSubscription).execute(arguments: [clientID, filter])
+            try db.run(SQL.deleteSubscription) { $0.bind(1, clientID); $0.bind(2, filter) }
 
         case .retainedSet(let message):
-            try db.cachedStatement(sql: SQL.setRetained).execute(arguments: arguments(message))
+            try db.run(SQL.setRetained) { bind(message, to: $0) }
 
         case .retainedCleared(let topic):
-            try db.cachedStatement(sql: SQL.clearRetained).execute(arguments: [topic])
+            try db.run(SQL.clearRetained) { $0.bind(1, topic) }
 
         case .messageRouted(let message, let deliveries):
             // A message no delivery refers to is not kept (it would be an orphan at once).
             guard !deliveries.isEmpty else { return }
-            try db.cachedStatement(sql: SQL.insertMessage).execute(arguments: arguments(message))
-            let insert = try db.cachedStatement(sql: SQL.insertDelivery)
+            try db.run(SQL.insertMessage) { bind(message, to: $0) }
+            let insert = try RawStatement(db, SQL.insertDelivery)
             for delivery in deliveries {
-                try insert.execute(arguments: [
-                    StoreColumns.integer(delivery.key), delivery.clientID, StoreColumns.integer(delivery.messageID),
-                    Int64(delivery.qos.rawValue), delivery.retain, StoreColumns.text(delivery.subscriptionIDs),
-                    Int64(delivery.stage.rawValue), Int64(delivery.packetID),
-                ])
+                insert.bind(1, delivery.key); insert.bind(2, delivery.clientID); insert.bind(3, delivery.messageID)
+                insert.bind(4, delivery.qos.rawValue); insert.bind(5, delivery.retain)
+                insert.bind(6, StoreColumns.text(delivery.subscriptionIDs)); insert.bind(7, delivery.stage.rawValue)
+                insert.bind(8, delivery.packetID)
+                try insert.run(db)
             }
 
         case .deliveryUpdated(let key, let stage, let packetID):
-            try db.cachedStatement(sql: SQL.updateDelivery).execute(arguments: [
-                Int64(stage.rawValue), Int64(packetID), StoreColumns.integer(key),
-            ])
+            try db.run(SQL.updateDelivery) { $0.bind(1, stage.rawValue); $0.bind(2, packetID); $0.bind(3, key) }
 
         case .deliveryDeleted(let key):
-            try db.cachedStatement(sql: SQL.deleteDelivery).execute(arguments: [StoreColumns.integer(key)])
+            try db.run(SQL.deleteDelivery) { $0.bind(1, key) }
 
         case .inboundHeld(let clientID, let packetID):
-            try db.cachedStatement(sql: SQL.holdInbound).execute(arguments: [clientID, Int64(packetID)])
+            try db.run(SQL.holdInbound) { $0.bind(1, clientID); $0.bind(2, packetID) }
 
         case .inboundReleased(let clientID, let packetID):
-            try db.cachedStatement(sql: SQL.releaseInbound).execute(arguments: [clientID, Int64(packetID)])
+            try db.run(SQL.releaseInbound) { $0.bind(1, clientID); $0.bind(2, packetID) }
         }
     }
 
     /// A message's columns, in the order of `messages` and `retained`.
-    private static func arguments(_ message: StoredMessage) -> StatementArguments {
-        [StoreColumns.integer(message.id), message.topic, StoreColumns.blob(message.payload), Int64(message.qos.rawValue),
-         message.retain, StoreColumns.blob(message.properties), message.expiresAt, message.publisherClientID]
+    private static func bind(_ message: StoredMessage, to statement: RawStatement) {
+        statement.bind(1, message.id); statement.bind(2, message.topic); statement.bind(3, message.payload)
+        statement.bind(4, message.qos.rawValue); statement.bind(5, message.retain)
+        statement.bind(6, StoreColumns.blob(message.properties)); statement.bind(7, message.expiresAt)
+        statement.bind(8, message.publisherClientID)
     }
 
     enum SQL {

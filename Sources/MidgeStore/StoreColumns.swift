@@ -5,21 +5,16 @@ import NIOCore
 
 // How the model's values are kept in SQLite columns, both ways: message ids and delivery keys as
 // INTEGER (the bits of the UInt64), payloads as BLOB, v5 properties as their MQTT wire bytes
-// (property length, then the properties: `Properties.write(to:)`), subscription identifiers as
-// text ("1,7"). An empty payload or property set is NULL (GRDB binds an empty BLOB as NULL).
-// Reading back checks every value: a bad one is a damaged store, reported with its table and row.
+// (property length, then the properties: `Properties.write(to:)`; NULL when there are none),
+// subscription identifiers as text ("1,7"). Reading back checks every value: a bad one is a
+// damaged store, reported with its table and row.
 enum StoreColumns {
     /// Thrown while reading a row: what is wrong with it (the store adds its path).
     struct BadValue: Error {
         var message: String
     }
 
-    static func integer(_ value: UInt64) -> Int64 { Int64(bitPattern: value) }
     static func unsigned(_ value: Int64) -> UInt64 { UInt64(bitPattern: value) }
-
-    static func blob(_ buffer: ByteBuffer) -> Data? {
-        buffer.readableBytes == 0 ? nil : Data(buffer.readableBytesView)
-    }
 
     static func buffer(_ data: Data?) -> ByteBuffer {
         guard let data, !data.isEmpty else { return ByteBuffer() }
@@ -28,11 +23,11 @@ enum StoreColumns {
         return buffer
     }
 
-    static func blob(_ properties: Properties) -> Data? {
+    static func blob(_ properties: Properties) -> ByteBuffer? {
         if properties.isEmpty { return nil }
         var buffer = ByteBufferAllocator().buffer(capacity: properties.encodedLengthWithPrefix)
         properties.write(to: &buffer)
-        return Data(buffer.readableBytesView)
+        return buffer
     }
 
     /// `context`: `.publish` for a message's properties, `.will` for a will's.

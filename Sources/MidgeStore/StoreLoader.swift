@@ -36,7 +36,7 @@ struct StoreLoader {
             (try row.decode(String.self, atIndex: 0), try StoreColumns.exact(row.decode(atIndex: 1), UInt16.self, column: "packet_id"))
         }
         state.retained = try read(db, table: "retained", sql: """
-            SELECT id, topic, payload, qos, retain, properties, expires_at, publisher, rowid FROM retained ORDER BY topic
+            SELECT id, topic, payload, qos, retain, properties, expires_at, publisher, topic FROM retained ORDER BY topic
             """, message)
         return state
     }
@@ -51,12 +51,16 @@ struct StoreLoader {
             ("messages of no delivery", "DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM deliveries)"),
         ]
         var dropped: [String] = []
-        try db.inTransaction(.immediate) {
-            for statement in statements {
-                try db.execute(sql: statement.sql)
-                if db.changesCount > 0 { dropped.append("\(db.changesCount) \(statement.what)") }
+        do {
+            try db.inTransaction(.immediate) {
+                for statement in statements {
+                    try db.execute(sql: statement.sql)
+                    if db.changesCount > 0 { dropped.append("\(db.changesCount) \(statement.what)") }
+                }
+                return .commit
             }
-            return .commit
+        } catch {
+            throw StoreError(path: path, message: "cannot delete orphans: \(SQLiteSessionStore.explain(error))")
         }
         if !dropped.isEmpty { log("Store \(path): dropped orphans: \(dropped.joined(separator: ", ")).") }
     }

@@ -16,6 +16,16 @@ enum StoreSchema {
     static let applicationID: Int32 = 0x4D69_6467
     static let version = 1
 
+    /// A message's columns after its id and topic, in `messages` and `retained` alike.
+    private static let messageColumns = """
+        payload BLOB,
+            qos INTEGER NOT NULL,
+            retain INTEGER NOT NULL,
+            properties BLOB,
+            expires_at INTEGER,
+            publisher TEXT NOT NULL
+        """
+
     static let tables: [String] = [
         """
         CREATE TABLE sessions (
@@ -51,12 +61,7 @@ enum StoreSchema {
         CREATE TABLE messages (
             id INTEGER PRIMARY KEY,
             topic TEXT NOT NULL,
-            payload BLOB,
-            qos INTEGER NOT NULL,
-            retain INTEGER NOT NULL,
-            properties BLOB,
-            expires_at INTEGER,
-            publisher TEXT NOT NULL
+            \(messageColumns)
         )
         """,
         """
@@ -91,12 +96,7 @@ enum StoreSchema {
         CREATE TABLE retained (
             topic TEXT NOT NULL PRIMARY KEY,
             id INTEGER NOT NULL,
-            payload BLOB,
-            qos INTEGER NOT NULL,
-            retain INTEGER NOT NULL,
-            properties BLOB,
-            expires_at INTEGER,
-            publisher TEXT NOT NULL
+            \(messageColumns)
         )
         """,
     ]

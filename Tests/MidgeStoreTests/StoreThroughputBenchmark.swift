@@ -55,6 +55,7 @@ final class StoreThroughputBenchmark: StoreTestCase {
         let slots = DispatchSemaphore(value: min(outstandingCommits, batches.count))
         let done = DispatchSemaphore(value: 0)
         let completed = NIOLockedValueBox(0)
+        let cpuBefore = Self.processCPUSeconds()
         let start = DispatchTime.now()
         for batch in batches {
             slots.wait()
@@ -65,19 +66,29 @@ final class StoreThroughputBenchmark: StoreTestCase {
         }
         XCTAssertEqual(done.wait(timeout: .now() + 600), .success)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        let cpu = Self.processCPUSeconds() - cpuBefore
         let statistics = store.statistics
         let transactions = statistics.transactions - before.transactions
         let written = statistics.changes - before.changes
         XCTAssertEqual(written, changes.count)
         let mode = outstandingCommits == Int.max ? "all commits queued at once" : "\(outstandingCommits) commits in flight"
         print(String(format: "store bench: fsync %@, %@: %d changes (%d messages) in %.2f s = %.0f changes/s, "
-                     + "%d transactions (%.0f changes each)",
+                     + "%d transactions (%.0f changes each), %.2f µs of CPU per change (all threads)",
                      fsync ? "on" : "off", mode, written, messages, seconds, Double(written) / seconds, transactions,
-                     Double(written) / Double(max(1, transactions))))
+                     Double(written) / Double(max(1, transactions)), cpu * 1e6 / Double(written)))
         let state = try store.load()
         XCTAssertEqual(state.deliveries.count, 0)
         XCTAssertEqual(state.messages.count, 0)
         store.close()
+    }
+
+    /// User and system CPU time of the whole process so far: the figure the machine's other load
+    /// does not change much (wall-clock rates on a shared machine do).
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     /// What `PRAGMA quick_check` at open costs on a large store.

@@ -259,7 +259,7 @@ public final class ClientConnection {
 
     @inline(__always)
     func write(_ buffer: ByteBuffer) {
-        if let groupCommit = context.groupCommit, groupCommit.isHolding {
+        if context.persists, let groupCommit = context.groupCommit, groupCommit.isHolding {
             groupCommit.hold(buffer, for: self)
             return
         }
@@ -333,7 +333,7 @@ public final class ClientConnection {
             log.debug("Sending PUBLISH to \(clientID) (d\(dup ? 1 : 0), q\(delivery.qos.rawValue), r\(delivery.retain ? 1 : 0), m\(packetID), '\(message.topic)', ... (\(message.payload.readableBytes) bytes))")
         }
         if let alias, alias.sendTopic { aliasTables.outbound[ExactText(message.topic)] = alias.alias }
-        if let groupCommit = context.groupCommit, groupCommit.isHolding {
+        if context.persists, let groupCommit = context.groupCommit, groupCommit.isHolding {
             groupCommit.hold(header, for: self)
             if !payloadIncluded && message.payload.readableBytes > 0 { groupCommit.hold(message.payload, for: self) }
             return true

@@ -11,7 +11,7 @@ import NIOCore
 /// An application message as stored: once per message, shared by every session it is queued
 /// for (`id`), or as the retained message of its topic.
 public struct StoredMessage: Sendable, Equatable {
-    /// Unique within a store (see `StoreKeys`); 0 for a retained message kept only by topic.
+    /// Unique within a store (made by the loops' `GroupCommit` key counters); 0 for a retained message kept only by topic.
     public var id: UInt64
     public var topic: String
     public var payload: ByteBuffer

@@ -20,6 +20,7 @@ public protocol SessionStore: AnyObject, Sendable {
     /// of piling up unacknowledged work.
     var isWritable: Bool { get }
 
-    /// Writes what is pending and closes. No call may follow.
+    /// Writes what is pending (one more attempt when writes fail; what still cannot be written is
+    /// logged) and closes. No call may follow.
     func close()
 }
