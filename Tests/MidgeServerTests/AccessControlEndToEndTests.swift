@@ -224,6 +224,51 @@ final class AccessControlEndToEndTests: XCTestCase {
         }
     }
 
+    /// check_retain_source across a restart with persistence (Mosquitto's
+    /// 04-retain-check-source-persist): the retained message's publisher is stored with it, so a
+    /// publisher that lost write access while the broker was down no longer has it sent.
+    func testCheckRetainSourceHoldsAcrossARestartWithPersistence() async throws {
+        try """
+            user ciel
+            topic readwrite home/#
+            user robot
+            topic read home/#
+            """.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+        let configure: (inout BrokerConfiguration) -> Void = {
+            $0.checkRetainSource = true
+            $0.persistence = true
+            $0.persistenceLocation = self.directory + "/"
+        }
+        var broker = try makeBroker(configure)
+        let (ciel, _) = try await connack(broker, "ciel", .v5, user: "ciel", password: "ciel")
+        for topic in ["home/a", "home/b"] {
+            try await ciel.send(.publish(PublishPacket(topic: topic, payload: ByteBuffer(string: topic), qos: .atLeastOnce, retain: true, packetID: 1)))
+            guard case .puback = try await ciel.receive() else { return XCTFail("no PUBACK for \(topic)") }
+        }
+        await ciel.close()
+        broker.shutdown()
+        // While the broker is down, ciel loses write access to home/a.
+        try """
+            user ciel
+            topic read home/#
+            topic readwrite home/b
+            user robot
+            topic read home/#
+            """.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+        broker = try makeBroker(configure)
+        defer { broker.shutdown() }
+        let (robot, _) = try await connack(broker, "robot", .v5, user: "robot", password: "robot")
+        try await robot.send(.subscribe(SubscribePacket(packetID: 2, subscriptions: [TopicSubscription(filter: "home/#")])))
+        guard case .suback = try await robot.receive() else { return XCTFail("no SUBACK") }
+        var topics: [String] = []
+        while let packet = try? await robot.receive(timeout: .milliseconds(300)) {
+            guard case .publish(let retained) = packet else { return XCTFail("unexpected \(packet)") }
+            topics.append(retained.topic)
+        }
+        XCTAssertEqual(topics, ["home/b"], "home/a's publisher may no longer write it")
+        await robot.close()
+    }
+
     func testWillNeedsWriteAccessToItsTopic() async throws {
         let broker = try makeBroker()
         defer { broker.shutdown() }
