@@ -18,41 +18,19 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SCRATCH="$ROOT/.build-release"
-MIDGE=""
-BUILD=1
-DURATION=5
-OUT=""
-ONLY=""
-MOSQUITTO="${MOSQUITTO:-/usr/sbin/mosquitto}"
-THREADS="${BENCH_THREADS:-$(nproc)}"
+# shellcheck source=scripts/bench-lib.sh
+. "$ROOT/scripts/bench-lib.sh"
 
 while [ $# -gt 0 ]; do
+    if common_option "$@"; then shift "$SHIFT"; continue; fi
     case "$1" in
-        --no-build) BUILD=0 ;;
-        --midge) MIDGE="$2"; BUILD=0; shift ;;
-        --scratch-path) SCRATCH="$2"; shift ;;
-        --duration) DURATION="$2"; shift ;;
-        --out) OUT="$2"; shift ;;
-        --only) ONLY="$2"; shift ;;
         -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
-    shift
 done
 
-if [ "$BUILD" = 1 ]; then
-    (cd "$ROOT" && swift build -c release --scratch-path "$SCRATCH" --product midge)
-fi
-MIDGE="${MIDGE:-$SCRATCH/release/midge}"
-[ -x "$MIDGE" ] || { echo "no midge binary at $MIDGE" >&2; exit 1; }
-[ -x "$MOSQUITTO" ] || { echo "no mosquitto at $MOSQUITTO" >&2; exit 1; }
-
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
-OUT="${OUT:-$(mktemp -d /tmp/midge-vs-mosquitto.XXXXXX)}"
-mkdir -p "$OUT"
-chmod 755 "$OUT"   # Mosquitto started as root reads its config as user mosquitto
-CLK_TCK="$(getconf CLK_TCK)"
+prepare midge-vs-mosquitto
 
 # name | bench arguments (scenario first). Keep each short: the whole script stays under ~10 min.
 # QoS 0 runs at a fixed rate: unthrottled QoS 0 only fills socket buffers and broker queues, so
@@ -72,10 +50,6 @@ SCENARIOS=(
     "conn-10k|conn -C 10000"
 )
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
 write_config() { # file port
     cat > "$1" <<CONF
 listener $2 127.0.0.1
@@ -91,72 +65,24 @@ CONF
     chmod 644 "$1"
 }
 
-BROKER_PID=""
 start_broker() { # kind port log
     local conf="$OUT/$1.conf"
     write_config "$conf" "$2"
-    if [ "$1" = mosquitto ]; then
-        "$MOSQUITTO" -c "$conf" >>"$3" 2>&1 &
-    else
-        # shellcheck disable=SC2086
-        "$MIDGE" -c "$conf" ${MIDGE_ARGS:-} >>"$3" 2>&1 &
-    fi
-    BROKER_PID=$!
-    local i
-    for i in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
-        kill -0 "$BROKER_PID" 2>/dev/null || { echo "$1 exited at start; see $3" >&2; return 1; }
-        sleep 0.1
-    done
-    echo "$1 did not open port $2" >&2
-    return 1
-}
-
-stop_broker() {
-    [ -n "$BROKER_PID" ] || return 0
-    kill -TERM "$BROKER_PID" 2>/dev/null || true
-    local i
-    for i in $(seq 1 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$BROKER_PID" 2>/dev/null || true
-    wait "$BROKER_PID" 2>/dev/null || true
-    BROKER_PID=""
+    launch_broker "$1" "$conf" "$3"
+    wait_for_port "$1" "$2" "$3"
 }
 trap stop_broker EXIT
 
-broker_usage() { # pid -> "cpu_seconds vmhwm_kib vmrss_kib"
-    local stat cpu hwm rss
-    stat="$(cat "/proc/$1/stat")"
-    stat="${stat##*) }"   # fields after the command name; utime and stime are fields 14 and 15 overall
-    cpu="$(echo "$stat" | awk -v tck="$CLK_TCK" '{ printf "%.2f", ($12 + $13) / tck }')"
-    hwm="$(awk '/^VmHWM/ { print $2 }' "/proc/$1/status")"
-    rss="$(awk '/^VmRSS/ { print $2 }' "/proc/$1/status")"
-    echo "$cpu $hwm $rss"
-}
-
 run_one() { # kind name args
-    local kind="$1" name="$2" args="$3" port log result
+    local port log
     port="$(free_port)"
-    log="$OUT/$name.$kind.log"
+    log="$OUT/$2.$1.log"
     : > "$log"
-    start_broker "$kind" "$port" "$log"
-    local before
-    before="$(broker_usage "$BROKER_PID")"
-    result="$OUT/$name.$kind.json"
-    local -a extra=(-d "$DURATION")
-    # shellcheck disable=SC2086
-    if ! timeout 180 "$MIDGE" bench $args "${extra[@]}" --inflight 1000 --threads "$THREADS" -p "$port" --json >"$result" 2>>"$log"; then
-        echo "  ($kind: bench exited non-zero; see $log)" >&2
-    fi
-    local after
-    after="$(broker_usage "$BROKER_PID")"
-    echo "{\"kind\":\"$kind\",\"name\":\"$name\",\"args\":\"$args -d $DURATION --inflight 1000 --threads $THREADS\",\"before\":\"$before\",\"after\":\"$after\"}" >"$OUT/$name.$kind.usage.json"
-    kill -0 "$BROKER_PID" 2>/dev/null || echo "  ($kind DIED during $name; see $log)" >&2
+    start_broker "$1" "$port" "$log"
+    run_bench "$1" "$2" "$3" "$port" "$log"
     stop_broker
 }
 
-echo "midge:     $MIDGE"
-echo "mosquitto: $MOSQUITTO ($("$MOSQUITTO" -h 2>/dev/null | head -1))"
-echo "results:   $OUT"
 index=0
 for entry in "${SCENARIOS[@]}"; do
     name="${entry%%|*}"

@@ -14,6 +14,20 @@ struct ClientSettings {
     let count: Int
     /// Subscribers size their sequence trackers by this.
     let publisherCount: Int
+    /// Persistent sessions: clean session 0 (3.1.1), Clean Start 0 + `sessionExpiry` (v5).
+    var persistent = false
+    var sessionExpiry: UInt32 = 0
+
+    /// The CONNECT a client with this id sends.
+    func connectPacket(clientID: String) -> ConnectPacket {
+        var properties = Properties()
+        if version == .v5 {
+            properties.receiveMaximum = 65535
+            if persistent { properties.sessionExpiryInterval = sessionExpiry }
+        }
+        return ConnectPacket(protocolVersion: version, cleanStart: !persistent, keepAlive: keepAlive, clientID: clientID,
+                             properties: properties)
+    }
 }
 
 /// One simulated MQTT client: a NIO channel handler with a small state machine (CONNECT,
@@ -107,10 +121,7 @@ final class BenchClient: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        var properties = Properties()
-        if v5 { properties.receiveMaximum = 65535 }
-        let connect = ConnectPacket(protocolVersion: settings.version, cleanStart: true, keepAlive: settings.keepAlive,
-                                    clientID: clientID, properties: properties)
+        let connect = settings.connectPacket(clientID: clientID)
         let buffer = PacketEncoder.encode(.connect(connect), version: settings.version, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         readyTimeout = context.eventLoop.scheduleTask(in: .seconds(30)) { [weak self] in

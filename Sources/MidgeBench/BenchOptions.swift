@@ -63,6 +63,14 @@ public struct BenchOptions: Sendable {
     public var drainTimeout: Double = 10
     /// Client id prefix (a random run id is appended so parallel runs don't take each other over).
     public var clientIDPrefix = "midge-bench"
+    /// Persistent sessions for every client (publishers and subscribers): 3.1.1 clean session 0,
+    /// v5 Clean Start 0 with `sessionExpiry`. A broker with persistence then stores every QoS 1/2
+    /// message routed to a subscriber. The sessions are removed at the end of the run (each
+    /// client id reconnects with a clean session), so runs against one broker don't pile up
+    /// offline sessions that would queue the next run's messages.
+    public var persistent = false
+    /// Session Expiry Interval (seconds) sent with `persistent` on MQTT 5.
+    public var sessionExpiry: UInt32 = 3600
 
     public init(scenario: BenchScenario) { self.scenario = scenario }
 

@@ -67,6 +67,8 @@ public struct BenchResult: Codable, Sendable {
     public var foreignMessages: Int
     /// True when the run ended because nothing moved for the drain timeout.
     public var stalled: Bool
+    /// The clients had persistent sessions (`--persistent`).
+    public var persistent: Bool
     public var firstError: String?
 
     public func json() -> String {
@@ -91,7 +93,8 @@ public struct BenchResult: Codable, Sendable {
         default: shape = "\(publishers) pub → \(subscribers) sub"
         }
         let rate = ratePerPublisher > 0 ? "\(f(ratePerPublisher)) msg/s per publisher" : "unthrottled"
-        rows.append(("scenario", "\(scenario): \(shape), MQTT \(protocolVersion)" + (scenario == "conn" ? "" : ", QoS \(qos), \(payloadSize) B, \(rate), inflight \(inflight)")))
+        rows.append(("scenario", "\(scenario): \(shape), MQTT \(protocolVersion)" + (scenario == "conn" ? "" : ", QoS \(qos), \(payloadSize) B, \(rate), inflight \(inflight)")
+                     + (persistent ? ", persistent sessions" : "")))
         rows.append(("broker", "\(host):\(port)"))
         rows.append(("connections", "\(connected) ok, \(connectFailures) failed in \(f(connectSeconds, 2)) s (\(f(connectRate)) conn/s)"))
         rows.append(("connect ms", ms(connectLatency)))

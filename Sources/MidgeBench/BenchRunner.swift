@@ -32,9 +32,11 @@ public final class BenchRunner {
         let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let publisherCount = options.scenario == .conn ? 0 : options.publisherCount
         let subscriberCount = options.scenario == .conn ? 0 : options.subscriberCount
-        let settings = ClientSettings(version: options.version, qos: options.qos, keepAlive: options.keepAlive,
+        var settings = ClientSettings(version: options.version, qos: options.qos, keepAlive: options.keepAlive,
                                       inflight: options.inflight, rate: options.rate, count: options.count,
                                       publisherCount: publisherCount)
+        settings.persistent = options.persistent
+        settings.sessionExpiry = options.sessionExpiry
 
         var nextLoop = 0
         func makeClient(_ role: BenchClient.Role, _ name: String) -> BenchClient {
@@ -96,6 +98,7 @@ public final class BenchRunner {
         }
 
         close(everyone)
+        if options.persistent { removeSessions(of: everyone, loops: loops, settings: settings) }
 
         // Every channel is closed: the stats and trackers are quiet and safe to read here.
         let connectLatency = stats.dropFirst().reduce(into: stats[0].connectLatency) { $0.add($1.connectLatency) }
@@ -139,7 +142,7 @@ public final class BenchRunner {
             throughputOut: receiveSeconds > 0 ? Double(received) / receiveSeconds : 0,
             latency: LatencySummary(latency),
             publishErrors: sum { $0.publishErrors }, unexpectedAcks: sum { $0.unexpectedAcks },
-            unexpectedCloses: sum { $0.unexpectedCloses }, foreignMessages: foreign, stalled: stalled,
+            unexpectedCloses: sum { $0.unexpectedCloses }, foreignMessages: foreign, stalled: stalled, persistent: options.persistent,
             firstError: stats.compactMap { $0.firstError }.first)
     }
 
@@ -219,6 +222,20 @@ public final class BenchRunner {
             }
             if now > start && now - lastChange > drain { return true }
         }
+    }
+
+    /// Ends the persistent sessions of `clients`: each client id connects again with a clean
+    /// session and disconnects (3.1.1 has no other way; one way for both versions). Uses its own
+    /// stats, so the run's figures don't count these connections.
+    private func removeSessions(of clients: [BenchClient], loops: [EventLoop], settings: ClientSettings) {
+        var clean = settings
+        clean.persistent = false
+        let cleaners = clients.enumerated().map { index, client in
+            let loop = loops[index % loops.count]
+            return BenchClient(role: .idle, clientID: client.clientID, settings: clean, stats: LoopStats(), ready: loop.makePromise())
+        }
+        _ = connect(cleaners, options: options) {}
+        close(cleaners)
     }
 
     /// Sends DISCONNECT on every connection and waits until all are closed.

@@ -86,6 +86,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: [.customShort("i"), .customLong("id-prefix")], help: "Client id prefix.")
     var idPrefix = "midge-bench"
 
+    @Flag(name: .long, help: "Persistent sessions for every client (3.1.1 clean session 0; v5 Clean Start 0, Session Expiry 3600 s), so a broker with persistence stores every QoS 1/2 message; removed at the end of the run.")
+    var persistent = false
+
     @Flag(name: .long, help: "Print the result as one JSON object.")
     var json = false
 
@@ -123,6 +126,7 @@ struct BenchCommand: ParsableCommand {
         options.keepAlive = UInt16(keepAlive)
         options.drainTimeout = drain
         options.clientIDPrefix = idPrefix
+        options.persistent = persistent
 
         raiseFileLimit()
         signal(SIGPIPE, SIG_IGN)

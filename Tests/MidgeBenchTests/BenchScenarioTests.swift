@@ -77,6 +77,42 @@ final class BenchScenarioTests: XCTestCase {
         XCTAssertEqual(result.duplicates, 0)
     }
 
+    func testPersistentSessionsThroughTheStoreAreRemovedAtTheEnd() throws {
+        broker.shutdown()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("midge-bench-persistent-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        broker = try TestBroker { $0.persistence = true; $0.persistenceLocation = folder.path + "/" }
+        for version in [ProtocolVersion.v5, .v3_1_1] {
+            let result = try run(.p2p, qos: .atLeastOnce, version: version) { $0.publishers = 10; $0.persistent = true }
+            XCTAssertTrue(result.persistent)
+            assertComplete(result, deliveriesPerMessage: 1)
+            // Each client id reconnected with a clean session: nothing is left to queue the next run's messages.
+            let deadline = Date().addingTimeInterval(5)
+            while broker.broker.sessionCount > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            XCTAssertEqual(broker.broker.sessionCount, 0, "MQTT \(version)")
+        }
+    }
+
+    func testPersistentConnect() {
+        for version in [ProtocolVersion.v5, .v3_1_1] {
+            for persistent in [false, true] {
+                var settings = ClientSettings(version: version, qos: .atLeastOnce, keepAlive: 60, inflight: 10, rate: 0, count: 0,
+                                              publisherCount: 1)
+                settings.persistent = persistent
+                settings.sessionExpiry = 3600
+                let connect = settings.connectPacket(clientID: "c")
+                XCTAssertEqual(connect.clientID, "c")
+                XCTAssertEqual(connect.cleanStart, !persistent)
+                XCTAssertEqual(connect.properties.sessionExpiryInterval, persistent && version == .v5 ? 3600 : nil)
+            }
+        }
+        var options = BenchOptions(scenario: .p2p)
+        XCTAssertFalse(options.persistent)
+        options.persistent = true
+        XCTAssertEqual(options.sessionExpiry, 3600)
+    }
+
     func testConnHoldsConnections() throws {
         let result = try run(.conn, qos: .atMostOnce) { $0.connections = 200; $0.duration = 0.5; $0.connectRate = 1000 }
         XCTAssertEqual(result.connected, 200, result.table())
