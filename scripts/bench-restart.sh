@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Restart time on a large database: Debian's Mosquitto starting on a mosquitto.db, Midge's first
-# start on the same file (it imports it into its own store, midge.db), and Midge's second start
-# (it loads midge.db). Each time is from exec until the broker's port accepts a connection; the
+# start on the same file (it imports it into its own store, mosquitto.db.midge), and Midge's second start
+# (it loads mosquitto.db.midge). Each time is from exec until the broker's port accepts a connection; the
 # broker's CPU seconds and peak RSS at that moment, and the time SIGTERM → exit, are shown too.
 # After each start one session (client id bench-N, clean session 0) must come back with session
 # present and its QUEUED messages, and one retained message must be there.
@@ -146,14 +146,14 @@ CONF
     wait_open "$port" || { echo "$label did not start; see $log" >&2; tail -5 "$log" >&2; exit 1; }
     t1="$OPENED"
     usage="$(broker_usage "$BROKER_PID")"
-    # Each check takes another session's queue (the import's check changes midge.db).
+    # Each check takes another session's queue (the import's check changes mosquitto.db.midge).
     CHECKED=$((CHECKED + 1))
     checked="$(check "$port" "$((CHECKED % SESSIONS))")"
     s0="$EPOCHREALTIME"
     stop_broker 600
     s1="$EPOCHREALTIME"
-    # The broker's own file(s) after the stop: mosquitto.db as Mosquitto rewrote it, midge.db (+ -wal).
-    if [ "$kind" = mosquitto ]; then files=("$data/mosquitto.db"); else files=("$data"/midge.db*); fi
+    # The broker's own file(s) after the stop: mosquitto.db as Mosquitto rewrote it, mosquitto.db.midge (+ -wal).
+    if [ "$kind" = mosquitto ]; then files=("$data/mosquitto.db"); else files=("$data"/mosquitto.db.midge*); fi
     echo "$label $round $t0 $t1 $usage $s0 $s1 $(du -ck "${files[@]}" | tail -1 | cut -f1) $checked" | tee -a "$RESULTS" >&2
 }
 

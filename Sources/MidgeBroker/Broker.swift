@@ -268,10 +268,12 @@ public final class Broker: @unchecked Sendable {
             message.prepareSharedHeaders(v3: v3, v5: v5)
         }
         if message.retain {
-            retained.store(message, source: retainSource(publisher ?? willOf))
+            let source = retainSource(publisher ?? willOf)
+            retained.store(message, source: source)
             if groupCommit != nil {
-                context.record(message.payload.readableBytes == 0 ? .retainedCleared(topic: message.topic)
-                                                                  : .retainedSet(storedMessage(message, id: 0)))
+                var stored = storedMessage(message, id: 0)
+                stored.publisherUsername = source?.username
+                context.record(message.payload.readableBytes == 0 ? .retainedCleared(topic: message.topic) : .retainedSet(stored))
             }
         }
         if matches.isEmpty { return 0 }

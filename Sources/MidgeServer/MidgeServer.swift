@@ -69,10 +69,12 @@ public final class MidgeServer: @unchecked Sendable {
         }
         self.broker = Broker(configuration: configuration, eventLoops: loops, log: log, store: store)
         // Before any listener opens: no client can see a half-restored broker.
-        // Until their clients reconnect, restored sessions are checked against the shared ACL
-        // (with per_listener_settings the listener they will come through is not known yet).
+        // Until their clients reconnect, restored sessions (and check_retain_source's publishers)
+        // are checked against the rules every listener shares: without per_listener_settings, or
+        // with a single listener (otherwise the listener they will come through is not known).
         if let state {
-            broker.restore(state, security: configuration.perListenerSettings ? nil : plans.first?.policy.security)
+            let policies = Set(plans.map { ObjectIdentifier($0.policy.security) })
+            broker.restore(state, security: policies.count == 1 ? plans.first?.policy.security : nil)
         }
         let listenerCount = (plans.map(\.listenerIndex).max() ?? -1) + 1
         self.connectionLimits = (0..<listenerCount).map { index in

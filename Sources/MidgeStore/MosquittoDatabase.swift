@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -24,6 +25,14 @@ public enum MosquittoDatabase {
         /// What the file holds that Midge's state cannot, one line per kind with its count
         /// (e.g. "2 QoS 0 messages queued for sessions"); empty when everything was carried over.
         public var dropped: [String]
+    }
+
+    /// Whether the file at `path` starts with Mosquitto's magic bytes (false when it cannot be read).
+    public static func isMosquittoDatabase(path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: MosquittoDatabaseParser.magic.count)) ?? Data()
+        return Array(head) == MosquittoDatabaseParser.magic
     }
 
     public static func read(path: String) throws -> PersistedState {

@@ -204,7 +204,7 @@ enum MosquittoDatabaseMapping {
         static func storedMessage(_ message: MosquittoMessageChunk, id: UInt64, retain: Bool) -> StoredMessage {
             StoredMessage(id: id, topic: message.topic, payload: message.payload, qos: message.qos, retain: retain,
                           properties: message.properties, expiresAt: message.expiryTime > 0 ? message.expiryTime * 1000 : nil,
-                          publisherClientID: message.sourceID)
+                          publisherClientID: message.sourceID, publisherUsername: message.sourceUsername)
         }
 
         mutating func finish() -> MosquittoDatabase.Import {

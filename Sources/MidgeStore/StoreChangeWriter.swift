@@ -77,7 +77,7 @@ enum StoreChangeWriter {
         statement.bind(1, message.id); statement.bind(2, message.topic); statement.bind(3, message.payload)
         statement.bind(4, message.qos.rawValue); statement.bind(5, message.retain)
         statement.bind(6, StoreColumns.blob(message.properties)); statement.bind(7, message.expiresAt)
-        statement.bind(8, message.publisherClientID)
+        statement.bind(8, message.publisherClientID); statement.bind(9, message.publisherUsername)
     }
 
     enum SQL {
@@ -109,13 +109,15 @@ enum StoreChangeWriter {
             """
         static let deleteSubscription = "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?"
         static let setRetained = """
-            INSERT OR REPLACE INTO retained (id, topic, payload, qos, retain, properties, expires_at, publisher)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT OR REPLACE INTO retained (id, topic, payload, qos, retain, properties, expires_at, publisher,
+                publisher_username)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         static let clearRetained = "DELETE FROM retained WHERE topic = ?"
         static let insertMessage = """
-            INSERT OR IGNORE INTO messages (id, topic, payload, qos, retain, properties, expires_at, publisher)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT OR IGNORE INTO messages (id, topic, payload, qos, retain, properties, expires_at, publisher,
+                publisher_username)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         static let insertDelivery = """
             INSERT OR REPLACE INTO deliveries (key, client_id, message_id, qos, retain, subscription_ids, stage, packet_id)

@@ -24,7 +24,8 @@ struct StoreLoader {
             FROM subscriptions ORDER BY rowid
             """, subscription)
         state.messages = try read(db, table: "messages", sql: """
-            SELECT id, topic, payload, qos, retain, properties, expires_at, publisher, id FROM messages ORDER BY id
+            SELECT id, topic, payload, qos, retain, properties, expires_at, publisher, publisher_username, id
+            FROM messages ORDER BY id
             """, message)
         state.deliveries = try read(db, table: "deliveries", sql: """
             SELECT key, client_id, message_id, qos, retain, subscription_ids, stage, packet_id, key
@@ -36,7 +37,8 @@ struct StoreLoader {
             (try row.decode(String.self, atIndex: 0), try StoreColumns.exact(row.decode(atIndex: 1), UInt16.self, column: "packet_id"))
         }
         state.retained = try read(db, table: "retained", sql: """
-            SELECT id, topic, payload, qos, retain, properties, expires_at, publisher, topic FROM retained ORDER BY topic
+            SELECT id, topic, payload, qos, retain, properties, expires_at, publisher, publisher_username, topic
+            FROM retained ORDER BY topic
             """, message)
         return state
     }
@@ -117,7 +119,8 @@ struct StoreLoader {
             payload: StoreColumns.buffer(try row.decode(atIndex: 2)),
             qos: try StoreColumns.qos(row.decode(atIndex: 3), column: "qos"), retain: try row.decode(atIndex: 4),
             properties: try StoreColumns.properties(row.decode(atIndex: 5), context: .publish, column: "properties"),
-            expiresAt: try row.decode(atIndex: 6), publisherClientID: try row.decode(atIndex: 7))
+            expiresAt: try row.decode(atIndex: 6), publisherClientID: try row.decode(atIndex: 7),
+            publisherUsername: try row.decode(atIndex: 8))
     }
 
     private func delivery(_ row: Row) throws -> StoredDelivery {

@@ -23,7 +23,8 @@ enum StoreSchema {
             retain INTEGER NOT NULL,
             properties BLOB,
             expires_at INTEGER,
-            publisher TEXT NOT NULL
+            publisher TEXT NOT NULL,
+            publisher_username TEXT
         """
 
     static let tables: [String] = [

@@ -142,7 +142,7 @@ struct BrokerCommand: ParsableCommand {
         // acknowledged change, so there is nothing to save (it must not end the process either).
         let save = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
         save.setEventHandler {
-            log.notice(configuration.persistence ? "Persistence: every change is already stored (\(configuration.storePath))."
+            log.notice(configuration.persistence ? "Persistence: every change is already stored (\(PersistenceStartup.locate(configuration).store))."
                                                  : "Persistence is off: nothing to save.")
         }
         save.resume()

@@ -756,28 +756,28 @@ final class ConfigFileParserTests: XCTestCase {
     func testPersistenceFileAndLocation() throws {
         typealias Row = (text: String, file: String, location: String?, database: String, store: String)
         let rows: [Row] = [
-            ("", "mosquitto.db", nil, "mosquitto.db", "midge.db"),
-            ("persistence_file broker.db", "broker.db", nil, "broker.db", "midge.db"),
+            ("", "mosquitto.db", nil, "mosquitto.db", "mosquitto.db.midge"),
+            ("persistence_file broker.db", "broker.db", nil, "broker.db", "broker.db.midge"),
             ("persistence_file /var/lib/mosquitto/broker.db", "/var/lib/mosquitto/broker.db", nil,
-             "/var/lib/mosquitto/broker.db", "/var/lib/mosquitto/midge.db"),
+             "/var/lib/mosquitto/broker.db", "/var/lib/mosquitto/broker.db.midge"),
             // The rest of the line, spaces included; a trailing comment is part of it (as in Mosquitto).
-            ("persistence_file   my broker.db  ", "my broker.db", nil, "my broker.db", "midge.db"),
-            ("persistence_file a.db # old", "a.db # old", nil, "a.db # old", "midge.db"),
+            ("persistence_file   my broker.db  ", "my broker.db", nil, "my broker.db", "my broker.db.midge"),
+            ("persistence_file a.db # old", "a.db # old", nil, "a.db # old", "a.db # old.midge"),
             // Mosquitto 2.0.3 and later join location and file with '/': with or without one at the end.
             ("persistence_location /var/lib/mosquitto/", "mosquitto.db", "/var/lib/mosquitto/",
-             "/var/lib/mosquitto/mosquitto.db", "/var/lib/mosquitto/midge.db"),
+             "/var/lib/mosquitto/mosquitto.db", "/var/lib/mosquitto/mosquitto.db.midge"),
             ("persistence_location /var/lib/mosquitto", "mosquitto.db", "/var/lib/mosquitto/",
-             "/var/lib/mosquitto/mosquitto.db", "/var/lib/mosquitto/midge.db"),
-            ("persistence_location data\npersistence_file m.db", "m.db", "data/", "data/m.db", "data/midge.db"),
-            ("persistence_file sub/m.db\npersistence_location /srv", "sub/m.db", "/srv/", "/srv/sub/m.db", "/srv/sub/midge.db"),
-            ("persistence_location /", "mosquitto.db", "/", "/mosquitto.db", "/midge.db"),
+             "/var/lib/mosquitto/mosquitto.db", "/var/lib/mosquitto/mosquitto.db.midge"),
+            ("persistence_location data\npersistence_file m.db", "m.db", "data/", "data/m.db", "data/m.db.midge"),
+            ("persistence_file sub/m.db\npersistence_location /srv", "sub/m.db", "/srv/", "/srv/sub/m.db", "/srv/sub/m.db.midge"),
+            ("persistence_location /", "mosquitto.db", "/", "/mosquitto.db", "/mosquitto.db.midge"),
         ]
         for row in rows {
             guard let config = assertParses(row.text) else { continue }
             XCTAssertEqual(config.persistenceFile, row.file, row.text.debugDescription)
             XCTAssertEqual(config.persistenceLocation, row.location, row.text.debugDescription)
             XCTAssertEqual(config.mosquittoDatabasePath, row.database, row.text.debugDescription)
-            XCTAssertEqual(config.storePath, row.store, row.text.debugDescription)
+            XCTAssertEqual(config.importedStorePath, row.store, row.text.debugDescription)
         }
         // Mosquitto: "Error: Empty persistence_file value in configuration.", "Duplicate ... value".
         assertErrors([
@@ -816,7 +816,7 @@ final class ConfigFileParserTests: XCTestCase {
         let config = try ConfigFileParser.parse(contentsOf: main)
         XCTAssertTrue(config.persistence)
         XCTAssertTrue(config.persistenceFsync)
-        XCTAssertEqual(config.storePath, "/srv/midge/midge.db")
+        XCTAssertEqual(config.mosquittoDatabasePath, "/srv/midge/mosquitto.db")
         // A second location in the main file after the include is a duplicate, named at its line.
         try write("include_dir \(conf)\npersistence_location /other/\n", to: main)
         XCTAssertThrowsError(try ConfigFileParser.parse(contentsOf: main)) { error in
@@ -1092,7 +1092,7 @@ final class ConfigFileParserTests: XCTestCase {
         XCTAssertEqual(config.listeners, [])
         XCTAssertTrue(config.persistence)
         XCTAssertEqual(config.mosquittoDatabasePath, "/var/lib/mosquitto/mosquitto.db")
-        XCTAssertEqual(config.storePath, "/var/lib/mosquitto/midge.db")
+        XCTAssertEqual(config.importedStorePath, "/var/lib/mosquitto/mosquitto.db.midge")
     }
 
     func testDebianConfigurationAsInstalledIfPresent() throws {
@@ -1104,7 +1104,7 @@ final class ConfigFileParserTests: XCTestCase {
         let config = try ConfigFileParser.parse(contentsOf: path)
         XCTAssertEqual(config.pidFile, "/run/mosquitto/mosquitto.pid")
         XCTAssertTrue(config.persistence)
-        XCTAssertEqual(config.storePath, "/var/lib/mosquitto/midge.db")
+        XCTAssertEqual(config.importedStorePath, "/var/lib/mosquitto/mosquitto.db.midge")
     }
 
     func testRealisticFullConfiguration() throws {

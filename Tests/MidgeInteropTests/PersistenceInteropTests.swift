@@ -63,8 +63,9 @@ final class PersistenceInteropTests: InteropTestCase {
             broker.stop()
             XCTAssertFalse(FileManager.default.fileExists(atPath: pidFile), "removed at a clean exit", file: file, line: line)
         }
-        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("lib/midge.db").path),
-                      "the store is in persistence_location", file: file, line: line)
+        // Where Mosquitto keeps its database (its own tests and users' scripts look there).
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("lib/mosquitto.db").path),
+                      "the store is persistence_file in persistence_location", file: file, line: line)
 
         broker = try startBroker(config: config)
         let back = try startMosquittoSub(broker, ["-c", "-i", "keeper", "-q", "1", "-t", "debian/queue", "-C", "5", "-W", "10"],
@@ -116,5 +117,6 @@ final class PersistenceInteropTests: InteropTestCase {
         _ = waitForExit(reader.process, broker: broker)
         XCTAssertEqual(reader.messages, ["retained by mosquitto"])
         XCTAssertEqual(try Data(contentsOf: database), original, "Mosquitto's file is never written")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: database.path + ".midge"), "imported into mosquitto.db.midge")
     }
 }

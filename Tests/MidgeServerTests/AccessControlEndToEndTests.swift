@@ -168,17 +168,21 @@ final class AccessControlEndToEndTests: XCTestCase {
         await XCTAssertThrowsErrorAsync(try await robot.receive(timeout: .milliseconds(300)))
     }
 
+    /// ciel may write home/#, robot read it.
+    private static let cielWritesHome = "user ciel\ntopic readwrite home/#\nuser robot\ntopic read home/#\n"
+    /// As above, but ciel may no longer write home/a.
+    private static let cielLostHomeA = "user ciel\ntopic read home/#\ntopic readwrite home/b\nuser robot\ntopic read home/#\n"
+
+    private func writeACL(_ text: String) throws {
+        try text.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+    }
+
     /// check_retain_source (Mosquitto 2.0's src/retain.c): before a retained message goes to a new
     /// subscriber, its publisher's write access to the topic is checked again against the current
     /// ACL; without the option only the subscriber's read access counts.
     func testCheckRetainSourceWithholdsRetainedMessagesWhosePublisherLostWriteAccess() async throws {
         for check in [true, false] {
-            try """
-                user ciel
-                topic readwrite home/#
-                user robot
-                topic read home/#
-                """.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+            try writeACL(Self.cielWritesHome)
             let broker = try makeBroker { $0.checkRetainSource = check }
             defer { broker.shutdown() }
             let (ciel, _) = try await connack(broker, "ciel", .v5, user: "ciel", password: "ciel")
@@ -188,13 +192,7 @@ final class AccessControlEndToEndTests: XCTestCase {
             }
             await ciel.close()
             // ciel may no longer write home/a (a reload); robot may still read both.
-            try """
-                user ciel
-                topic read home/#
-                topic readwrite home/b
-                user robot
-                topic read home/#
-                """.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+            try writeACL(Self.cielLostHomeA)
             broker.server.reloadSecurity()
             let (robot, _) = try await connack(broker, "robot", .v5, user: "robot", password: "robot")
             try await robot.send(.subscribe(SubscribePacket(packetID: 2, subscriptions: [TopicSubscription(filter: "home/#")])))
@@ -208,12 +206,7 @@ final class AccessControlEndToEndTests: XCTestCase {
             XCTAssertEqual(topics, check ? ["home/b"] : ["home/a", "home/b"], "check_retain_source \(check)")
             // Withheld, not forgotten: with the write access back, home/a is sent again.
             if check {
-                try """
-                    user ciel
-                    topic readwrite home/#
-                    user robot
-                    topic read home/#
-                    """.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+                try writeACL(Self.cielWritesHome)
                 broker.server.reloadSecurity()
                 try await robot.send(.subscribe(SubscribePacket(packetID: 3, subscriptions: [TopicSubscription(filter: "home/a")])))
                 guard case .suback = try await robot.receive() else { return XCTFail("no SUBACK") }
@@ -222,6 +215,40 @@ final class AccessControlEndToEndTests: XCTestCase {
             }
             await robot.close()
         }
+    }
+
+    /// check_retain_source across a restart with persistence (Mosquitto's
+    /// 04-retain-check-source-persist): the retained message's publisher is stored with it, so a
+    /// publisher that lost write access while the broker was down no longer has it sent.
+    func testCheckRetainSourceHoldsAcrossARestartWithPersistence() async throws {
+        try writeACL(Self.cielWritesHome)
+        let configure: (inout BrokerConfiguration) -> Void = {
+            $0.checkRetainSource = true
+            $0.persistence = true
+            $0.persistenceLocation = self.directory + "/"
+        }
+        var broker = try makeBroker(configure)
+        let (ciel, _) = try await connack(broker, "ciel", .v5, user: "ciel", password: "ciel")
+        for topic in ["home/a", "home/b"] {
+            try await ciel.send(.publish(PublishPacket(topic: topic, payload: ByteBuffer(string: topic), qos: .atLeastOnce, retain: true, packetID: 1)))
+            guard case .puback = try await ciel.receive() else { return XCTFail("no PUBACK for \(topic)") }
+        }
+        await ciel.close()
+        broker.shutdown()
+        // While the broker is down, ciel loses write access to home/a.
+        try writeACL(Self.cielLostHomeA)
+        broker = try makeBroker(configure)
+        defer { broker.shutdown() }
+        let (robot, _) = try await connack(broker, "robot", .v5, user: "robot", password: "robot")
+        try await robot.send(.subscribe(SubscribePacket(packetID: 2, subscriptions: [TopicSubscription(filter: "home/#")])))
+        guard case .suback = try await robot.receive() else { return XCTFail("no SUBACK") }
+        var topics: [String] = []
+        while let packet = try? await robot.receive(timeout: .milliseconds(300)) {
+            guard case .publish(let retained) = packet else { return XCTFail("unexpected \(packet)") }
+            topics.append(retained.topic)
+        }
+        XCTAssertEqual(topics, ["home/b"], "home/a's publisher may no longer write it")
+        await robot.close()
     }
 
     func testWillNeedsWriteAccessToItsTopic() async throws {

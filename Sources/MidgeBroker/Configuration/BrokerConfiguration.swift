@@ -152,8 +152,8 @@ public struct BrokerConfiguration: Equatable, Sendable {
     /// subscriptions, queued and in-flight messages and retained messages survive a restart, and
     /// (Midge's guarantee) every acknowledgement waits until what it acknowledges is stored.
     public var persistence: Bool
-    /// `persistence_file`, default "mosquitto.db": the Mosquitto database imported when Midge's
-    /// own store does not exist yet (Midge's store, `midge.db`, lives in the same folder).
+    /// `persistence_file`, default "mosquitto.db": where the store is kept (a Mosquitto database
+    /// found there is imported, see `importedStorePath`).
     public var persistenceFile: String
     /// `persistence_location`, a folder (ends with "/"), default nil = the working directory.
     public var persistenceLocation: String?
@@ -250,18 +250,17 @@ public struct BrokerConfiguration: Equatable, Sendable {
         perListenerSettings ? listener.security : security
     }
 
-    /// The Mosquitto database `persistence_file` names (in `persistence_location`).
+    /// The database `persistence_file` names (in `persistence_location`): where Midge keeps its
+    /// store, as Mosquitto keeps its database there (scripts and Mosquitto's own tests expect
+    /// that file). When the file is a database Mosquitto wrote, Midge imports it into
+    /// `importedStorePath` instead and leaves it as it is (see docs/persistence.md).
     public var mosquittoDatabasePath: String {
         if persistenceFile.hasPrefix("/") && persistenceLocation == nil { return persistenceFile }
         return (persistenceLocation ?? "") + persistenceFile
     }
 
-    /// Midge's own store: `midge.db` beside the Mosquitto database.
-    public var storePath: String {
-        let mosquitto = mosquittoDatabasePath
-        guard let slash = mosquitto.lastIndex(of: "/") else { return "midge.db" }
-        return String(mosquitto[...slash]) + "midge.db"
-    }
+    /// Midge's store when `persistence_file` holds Mosquitto's own database: beside it, `.midge` added.
+    public var importedStorePath: String { mosquittoDatabasePath + ".midge" }
 
     /// Topic alias maximum for a listener (`max_topic_alias` is a per-listener option).
     public func maxTopicAlias(for listener: ListenerConfiguration) -> Int {

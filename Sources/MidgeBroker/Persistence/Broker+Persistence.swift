@@ -90,7 +90,12 @@ extension Broker {
             guard let restored = message(stored) else { continue }
             restored.storeID = nextRetainedID
             nextRetainedID += 1
-            retained.store(restored)
+            // check_retain_source after a restart: the publisher as stored, under the shared rules.
+            var source: RetainSource?
+            if configuration.checkRetainSource, let security, !stored.publisherClientID.isEmpty {
+                source = RetainSource(clientID: stored.publisherClientID, username: stored.publisherUsername, policy: security)
+            }
+            retained.store(restored, source: source)
         }
         // Keys the loops make start above every stored key and every retained id.
         for loop in loops { loop.groupCommit?.startKeys(from: nextRetainedID) }

@@ -22,9 +22,12 @@ public struct StoredMessage: Sendable, Equatable {
     /// When the message expires (Message Expiry Interval), nil = never.
     public var expiresAt: Int64?
     public var publisherClientID: String
+    /// The publisher's username, kept for `check_retain_source` (a retained message is sent to a
+    /// new subscriber only while its publisher may still write the topic, across restarts too).
+    public var publisherUsername: String?
 
     public init(id: UInt64, topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties = .none,
-                expiresAt: Int64? = nil, publisherClientID: String = "") {
+                expiresAt: Int64? = nil, publisherClientID: String = "", publisherUsername: String? = nil) {
         self.id = id
         self.topic = topic
         self.payload = payload
@@ -33,6 +36,7 @@ public struct StoredMessage: Sendable, Equatable {
         self.properties = properties
         self.expiresAt = expiresAt
         self.publisherClientID = publisherClientID
+        self.publisherUsername = publisherUsername
     }
 }
 
