@@ -14,7 +14,7 @@ public enum PacketEncoder {
             buffer.writeInteger(UInt8(connack.sessionPresent ? 1 : 0))
             if v5 {
                 buffer.writeInteger(connack.reasonCode.rawValue)
-                connack.properties.write(to: &buffer)
+                connack.properties.writeConnAckOrder(to: &buffer)
             } else {
                 buffer.writeInteger((connack.returnCode ?? ConnectReturnCode(connack.reasonCode)).rawValue)
             }

@@ -436,6 +436,36 @@ public struct Properties: Equatable, Sendable {
     /// Writes the property length then the properties.
     public func write(to buffer: inout ByteBuffer) {
         buffer.writeVariableByteInteger(encodedLength)
+        writeBody(to: &buffer)
+    }
+
+    /// A CONNACK's properties in the order Mosquitto writes them (Topic Alias Maximum, Server Keep
+    /// Alive, Assigned Client Identifier, Retain Available, Maximum Packet Size, Receive Maximum,
+    /// Maximum QoS, then the rest): any order is valid MQTT, but clients and Mosquitto's own
+    /// test suite compare CONNACKs byte for byte.
+    public func writeConnAckOrder(to buffer: inout ByteBuffer) {
+        buffer.writeVariableByteInteger(encodedLength)
+        func id(_ identifier: PropertyIdentifier) { buffer.writeInteger(identifier.rawValue) }
+        if let v = topicAliasMaximum { id(.topicAliasMaximum); buffer.writeInteger(v) }
+        if let v = serverKeepAlive { id(.serverKeepAlive); buffer.writeInteger(v) }
+        if let v = assignedClientIdentifier { id(.assignedClientIdentifier); buffer.writeMQTTString(v) }
+        if let v = retainAvailable { id(.retainAvailable); buffer.writeInteger(v) }
+        if let v = maximumPacketSize { id(.maximumPacketSize); buffer.writeInteger(v) }
+        if let v = receiveMaximum { id(.receiveMaximum); buffer.writeInteger(v) }
+        if let v = maximumQoS { id(.maximumQoS); buffer.writeInteger(v) }
+        var rest = self
+        rest.topicAliasMaximum = nil
+        rest.serverKeepAlive = nil
+        rest.assignedClientIdentifier = nil
+        rest.retainAvailable = nil
+        rest.maximumPacketSize = nil
+        rest.receiveMaximum = nil
+        rest.maximumQoS = nil
+        rest.writeBody(to: &buffer)
+    }
+
+    /// The properties without their length, in identifier order.
+    private func writeBody(to buffer: inout ByteBuffer) {
         func id(_ identifier: PropertyIdentifier) { buffer.writeInteger(identifier.rawValue) }
         if let v = payloadFormatIndicator { id(.payloadFormatIndicator); buffer.writeInteger(v) }
         if let v = messageExpiryInterval { id(.messageExpiryInterval); buffer.writeInteger(v) }
