@@ -194,13 +194,7 @@ public final class Broker: @unchecked Sendable {
                 }
             } else {
                 session.pendingWill = will
-                session.willTask = context.eventLoop.scheduleTask(in: .seconds(Int64(willDelay))) { [weak self, weak session] in
-                    guard let self, let session, let pending = session.pendingWill, session.connection == nil else { return }
-                    session.pendingWill = nil
-                    self.publish(pending, from: nil, context: self.context(index: session.loopIndex), willOf: session)
-                    if session.isStored { self.saveSession(session, will: nil) }
-                    self.context(index: session.loopIndex).flushDirty()
-                }
+                scheduleWill(of: session, in: .seconds(Int64(willDelay)))
             }
         }
         if sessionContinues { return }
@@ -212,11 +206,27 @@ public final class Broker: @unchecked Sendable {
             saveSession(session, will: session.pendingWill.map { ($0, willDelay) })
         }
         if session.expiryInterval != UInt32.max {
-            session.expiryTask = context.eventLoop.scheduleTask(in: .seconds(Int64(session.expiryInterval))) { [weak self, weak session] in
-                guard let self, let session, session.connection == nil else { return }
-                self.endSession(session)
-                self.context(index: session.loopIndex).flushDirty()
-            }
+            scheduleExpiry(of: session, in: .seconds(Int64(session.expiryInterval)))
+        }
+    }
+
+    /// Publishes the session's pending will after `delay`, unless a connection attached meanwhile.
+    func scheduleWill(of session: Session, in delay: TimeAmount) {
+        session.willTask = context(index: session.loopIndex).eventLoop.scheduleTask(in: delay) { [weak self, weak session] in
+            guard let self, let session, let pending = session.pendingWill, session.connection == nil else { return }
+            session.pendingWill = nil
+            self.publish(pending, from: nil, context: self.context(index: session.loopIndex), willOf: session)
+            if session.isStored { self.saveSession(session, will: nil) }
+            self.context(index: session.loopIndex).flushDirty()
+        }
+    }
+
+    /// Ends the session after `delay`, unless a connection attached meanwhile.
+    func scheduleExpiry(of session: Session, in delay: TimeAmount) {
+        session.expiryTask = context(index: session.loopIndex).eventLoop.scheduleTask(in: delay) { [weak self, weak session] in
+            guard let self, let session, session.connection == nil else { return }
+            self.endSession(session)
+            self.context(index: session.loopIndex).flushDirty()
         }
     }
 

@@ -151,26 +151,13 @@ extension Broker {
         // as disconnected now.
         for stored in state.sessions {
             guard let session = byClient[stored.clientID] else { continue }
-            let context = context(index: session.loopIndex)
             let away = max(0, wallNow - (stored.disconnectedAt ?? wallNow))
             if let will = stored.will, let willMessage = message(will.message) {
                 session.pendingWill = willMessage
-                let remaining = max(0, Int64(will.delay) * 1000 - away)
-                session.willTask = context.eventLoop.scheduleTask(in: .milliseconds(remaining)) { [weak self, weak session] in
-                    guard let self, let session, let pending = session.pendingWill, session.connection == nil else { return }
-                    session.pendingWill = nil
-                    self.publish(pending, from: nil, context: self.context(index: session.loopIndex), willOf: session)
-                    if session.isStored { self.saveSession(session, will: nil) }
-                    self.context(index: session.loopIndex).flushDirty()
-                }
+                scheduleWill(of: session, in: .milliseconds(max(0, Int64(will.delay) * 1000 - away)))
             }
             if session.expiryInterval != UInt32.max {
-                let remaining = max(0, Int64(session.expiryInterval) * 1000 - away)
-                session.expiryTask = context.eventLoop.scheduleTask(in: .milliseconds(remaining)) { [weak self, weak session] in
-                    guard let self, let session, session.connection == nil else { return }
-                    self.endSession(session)
-                    self.context(index: session.loopIndex).flushDirty()
-                }
+                scheduleExpiry(of: session, in: .milliseconds(max(0, Int64(session.expiryInterval) * 1000 - away)))
             }
         }
         // Deliveries of messages that expired while the broker was down are forgotten.
