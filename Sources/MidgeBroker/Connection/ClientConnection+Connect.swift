@@ -158,7 +158,7 @@ extension ClientConnection {
         log.debug("Sending CONNACK to \(clientID) (0, \(reason.rawValue))")
         sendAck(.connack(connack))   // drops the reason string if the client's Maximum Packet Size needs it
         state = .closed
-        log.notice("Client \(logName) disconnected, \(why).")
+        if configuration.connectionMessages { log.notice("Client \(logName) disconnected, \(why).") }
         closeTransport()
     }
 

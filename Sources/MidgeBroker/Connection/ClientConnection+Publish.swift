@@ -156,7 +156,7 @@ extension ClientConnection {
         // Only a DISCONNECT with 0x00 (v3: any DISCONNECT) discards the will [MQTT-3.1.2-10]
         // [MQTT-3.14.4-3]; 0x04 asks for it, and so does any error reason (spec 3.1.2.5).
         let publishWill = version == .v5 && disconnect.reasonCode != .normalDisconnection
-        log.notice("Client \(clientID) disconnected.")
+        if configuration.connectionMessages { log.notice("Client \(clientID) disconnected.") }
         finish(publishWill: publishWill)
         closeTransport()
     }

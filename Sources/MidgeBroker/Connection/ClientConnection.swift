@@ -133,10 +133,10 @@ public final class ClientConnection {
     public func transportClosed() {
         context.assertOnLoop()
         guard state != .closed else { return }
-        if state == .connected || state == .attaching {
-            log.notice(receivedDisconnect ? "Client \(logName) disconnected." : "Client \(logName) closed its connection.")
-        } else if configuration.connectionMessages {
-            log.notice("Client \(logName) closed its connection.")
+        // Every connection and disconnection line is a `connection_messages` line, as in Mosquitto.
+        if configuration.connectionMessages {
+            let disconnected = receivedDisconnect && (state == .connected || state == .attaching)
+            log.notice(disconnected ? "Client \(logName) disconnected." : "Client \(logName) closed its connection.")
         }
         // What waited for the store can no longer be written.
         heldOutput = nil
@@ -349,7 +349,7 @@ public final class ClientConnection {
     /// Problem Information off; the will is published (the client did not DISCONNECT normally).
     func close(reason: ReasonCode, detail: String? = nil, log line: String, sendDisconnect: Bool = true) {
         guard state != .closed else { return }
-        log.notice(line)
+        if configuration.connectionMessages { log.notice(line) }
         if sendDisconnect && version == .v5 && state == .connected && reason.rawValue >= 0x80 {
             var disconnect = DisconnectPacket(reasonCode: reason)
             if requestProblemInformation { disconnect.properties.reasonString = detail }
@@ -389,7 +389,7 @@ public final class ClientConnection {
     func takenOver() {
         context.assertOnLoop()
         guard state != .closed else { return }
-        log.notice("Client \(clientID) already connected, closing old connection.")
+        if configuration.connectionMessages { log.notice("Client \(clientID) already connected, closing old connection.") }
         if version == .v5 && state == .connected {
             send(.disconnect(DisconnectPacket(reasonCode: .sessionTakenOver)))
         }
