@@ -104,6 +104,8 @@ struct MosquittoConfReader {
             try handler(&self, line, &scope)
         } else if Self.isNotSupportedYet(name) {
             throw line.error("directive '\(name)' is not supported yet")
+        } else if let refusal = Self.mosquitto21Refusal(name) {
+            throw line.error(refusal)
         } else {
             throw line.error("Unknown configuration variable \"\(name)\".")
         }

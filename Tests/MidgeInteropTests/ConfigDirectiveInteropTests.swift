@@ -67,6 +67,18 @@ final class ConfigDirectiveInteropTests: InteropTestCase {
 
     // MARK: - Listeners
 
+    /// `port` and `bind_address` (Mosquitto's deprecated default listener) serve clients, on
+    /// that address only.
+    func testPortAndBindAddressConfigureTheDefaultListener() throws {
+        let broker = try startBroker(config: """
+            port {PORT}
+            bind_address 127.0.0.1
+            allow_anonymous true
+            """)
+        try mosquittoPub(broker, ["-t", "default/listener", "-m", "x"])
+        XCTAssertFalse(Self.canConnectIPv6Loopback(port: broker.port), "bind_address 127.0.0.1 also listens on ::1")
+    }
+
     /// `socket_domain ipv4` on a listener with no address: IPv4 only, nothing on `::1`.
     func testSocketDomainIPv4ListensOnIPv4Only() throws {
         let broker = try startBroker(config: """
