@@ -4,11 +4,16 @@
 #
 # Usage:
 #   scripts/mosquitto-suite.sh [options] [TEST.py ...]
+#     SUITE_CHECKOUT      a Mosquitto source tree (a directory with test/broker and include/,
+#                         e.g. a git checkout of v2.0.11): run its suite instead of v2.0.11
+#                         from the git mirror (same as --checkout DIR)
 #     TEST.py             run only these tests (e.g. 11-pub-props.py, 11-pub-props, or
 #                         a shell pattern such as '11-*'); default: every test script of
 #                         test/broker (193: the 190 upstream's test.py lists and has, and
 #                         01-connect-uname-password-success-no-tls, 03-publish-qos1-
 #                         queued-bytes, 09-extended-auth-single2, which it does not list)
+#     --checkout DIR      the suite of that Mosquitto source tree (its test/ and include/ are
+#                         copied into the cache afresh on every run)
 #     --listed            only the 190 tests upstream's test.py lists (it also lists
 #                         07-will-delay-invalid-573191.py, which v2.0.11 does not have)
 #     --broker BINARY     the broker under test (default .build/debug/midge)
@@ -80,6 +85,7 @@ KEEP_PASSING=0
 CLIENT_TLS12=1
 LENIENT_ORDER=0
 SELECT=()
+CHECKOUT=""
 
 usage() { sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "mosquitto-suite: error: $*" >&2; exit 2; }
@@ -89,6 +95,8 @@ while [ $# -gt 0 ]; do
         --broker) BROKER=$2; shift 2 ;;
         --broker=*) BROKER=${1#*=}; shift ;;
         --mosquitto) BROKER=/usr/sbin/mosquitto; LABEL=${LABEL:-mosquitto}; shift ;;
+        --checkout) CHECKOUT=$2; shift 2 ;;
+        --checkout=*) CHECKOUT=${1#*=}; shift ;;
         --listed) LISTED_ONLY=1; shift ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
         --timeout=*) TIMEOUT=${1#*=}; shift ;;
@@ -101,7 +109,7 @@ while [ $# -gt 0 ]; do
         --lenient-order) LENIENT_ORDER=1; shift ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
-        *) SELECT+=("$1"); shift ;;
+        *) if [ -d "$1/test/broker" ]; then CHECKOUT=$1; else SELECT+=("$1"); fi; shift ;;
     esac
 done
 
@@ -112,6 +120,12 @@ if [ -z "$LABEL" ]; then
 fi
 
 SRC=$CACHE/mosquitto-${TAG#v}
+if [ -n "$CHECKOUT" ]; then
+    [ -d "$CHECKOUT/test/broker" ] && [ -d "$CHECKOUT/include" ] \
+        || die "$CHECKOUT is not a Mosquitto source tree (no test/broker or include/)"
+    CHECKOUT=$(readlink -f "$CHECKOUT")
+    SRC=$CACHE/checkout-$(printf '%s' "$CHECKOUT" | md5sum | cut -c1-12)
+fi
 mkdir -p "$CACHE" || die "cannot create $CACHE"
 SETUP_LOG=$CACHE/setup.log
 : > "$SETUP_LOG"
@@ -139,7 +153,13 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 # --- 1. the suite's sources ----------------------------------------------------------
-if [ ! -f "$SRC/.extracted" ]; then
+if [ -n "$CHECKOUT" ]; then
+    # a source tree given by the user: copied afresh each run (it may have changed)
+    rm -rf "$SRC"
+    mkdir -p "$SRC"
+    cp -a "$CHECKOUT/test" "$CHECKOUT/include" "$SRC/" || die "cannot copy $CHECKOUT"
+    touch "$SRC/.extracted"
+elif [ ! -f "$SRC/.extracted" ]; then
     rm -rf "$SRC"
     mkdir -p "$SRC"
     if git --git-dir="$GIT_DIR_MOSQ" rev-parse -q --verify "$TAG^{commit}" >/dev/null 2>&1; then
