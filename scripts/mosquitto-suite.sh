@@ -14,6 +14,12 @@
 #                         queued-bytes, 09-extended-auth-single2, which it does not list)
 #     --checkout DIR      the suite of that Mosquitto source tree (its test/ and include/ are
 #                         copied into the cache afresh on every run)
+#     --expected-failures FILE
+#                         tests that may fail (one "TEST.py  reason" per line, # comments):
+#                         their failure is reported as XFAIL and does not fail the run; one
+#                         of them passing is reported as XPASS (take it off the list). The
+#                         exit code is then 1 only for an unexpected failure. The list in the
+#                         repository: scripts/mosquitto-suite-expected-failures.txt
 #     --listed            only the 190 tests upstream's test.py lists (it also lists
 #                         07-will-delay-invalid-573191.py, which v2.0.11 does not have)
 #     --broker BINARY     the broker under test (default .build/debug/midge)
@@ -65,7 +71,7 @@
 # time and the log folder, then "mosquitto-suite: N passed, N failed, N skipped of N". Each
 # failed test's output (its prints, the broker's stderr when the test shows it) is
 # kept in logs/LABEL-DATE/TEST.log. Exit code 1 if any test failed, 2 on a usage or
-# set-up error. A test is SKIPped only when a helper it needs could not be built.
+# set-up error, 3 when Mosquitto's sources cannot be had (no mirror, no network). A test is SKIPped only when a helper it needs could not be built.
 # Environment: MOSQUITTO_SUITE_CACHE, MOSQUITTO_GIT_DIR, PYTHON (an interpreter the
 # test user can run; default: python3 on PATH if it can, else /usr/bin/python3).
 set -uo pipefail
@@ -86,6 +92,7 @@ CLIENT_TLS12=1
 LENIENT_ORDER=0
 SELECT=()
 CHECKOUT=""
+EXPECTED_FILE=""
 
 usage() { sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "mosquitto-suite: error: $*" >&2; exit 2; }
@@ -97,6 +104,8 @@ while [ $# -gt 0 ]; do
         --mosquitto) BROKER=/usr/sbin/mosquitto; LABEL=${LABEL:-mosquitto}; shift ;;
         --checkout) CHECKOUT=$2; shift 2 ;;
         --checkout=*) CHECKOUT=${1#*=}; shift ;;
+        --expected-failures) EXPECTED_FILE=$2; shift 2 ;;
+        --expected-failures=*) EXPECTED_FILE=${1#*=}; shift ;;
         --listed) LISTED_ONLY=1; shift ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
         --timeout=*) TIMEOUT=${1#*=}; shift ;;
@@ -119,6 +128,14 @@ if [ -z "$LABEL" ]; then
     LABEL=$(basename "$BROKER")
 fi
 
+declare -A EXPECTED=()
+if [ -n "$EXPECTED_FILE" ]; then
+    [ -f "$EXPECTED_FILE" ] || die "no such file: $EXPECTED_FILE"
+    while read -r name reason; do
+        case "$name" in ''|'#'*) continue ;; esac
+        EXPECTED[$name]=${reason:-listed}
+    done < "$EXPECTED_FILE"
+fi
 SRC=$CACHE/mosquitto-${TAG#v}
 if [ -n "$CHECKOUT" ]; then
     [ -d "$CHECKOUT/test/broker" ] && [ -d "$CHECKOUT/include" ] \
@@ -167,9 +184,12 @@ elif [ ! -f "$SRC/.extracted" ]; then
             || die "git archive $TAG from $GIT_DIR_MOSQ failed"
     else
         echo "mosquitto-suite: $GIT_DIR_MOSQ has no $TAG; downloading $TARBALL_URL" >&2
-        curl -fsSL "$TARBALL_URL" | tar -xz -C "$SRC" --strip-components=1 \
-            "mosquitto-${TAG#v}/test" "mosquitto-${TAG#v}/include" \
-            || die "could not download $TARBALL_URL"
+        if ! curl -fsSL "$TARBALL_URL" | tar -xz -C "$SRC" --strip-components=1 \
+            "mosquitto-${TAG#v}/test" "mosquitto-${TAG#v}/include"; then
+            rm -rf "$SRC"
+            echo "mosquitto-suite: error: no $TAG sources: no git mirror at $GIT_DIR_MOSQ and $TARBALL_URL could not be downloaded" >&2
+            exit 3
+        fi
     fi
     touch "$SRC/.extracted"
     rm -f "$SRC/.helpers-built"
@@ -348,7 +368,7 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 echo "mosquitto-suite: Mosquitto $TAG's test/broker, ${#TESTS[@]} tests, broker $BROKER" \
      "($(date -r "$BROKER" '+%F %T'), sha256 $BROKER_SUM...)" \
      "(run as $RUN_AS with $PY, timeout ${TIMEOUT}s)"
-passed=0; failed=0; skipped=0
+passed=0; failed=0; skipped=0; xfailed=0; xpassed=0
 FAILED=()
 suite_start=$(date +%s%N)
 elapsed() { # seconds since a "date +%s%N", with two decimals
@@ -388,7 +408,12 @@ for t in "${TESTS[@]}"; do
     kill -KILL -- -"$pid" 2>/dev/null
     secs=$(elapsed "$start")
     if [ $rc -eq 0 ]; then
-        printf 'PASS  %7.2fs  %s\n' "$secs" "$t"
+        if [ -n "${EXPECTED[$t]:-}" ]; then
+            printf 'XPASS %7.2fs  %s  (listed as expected to fail: take it off the list)\n' "$secs" "$t"
+            xpassed=$((xpassed + 1))
+        else
+            printf 'PASS  %7.2fs  %s\n' "$secs" "$t"
+        fi
         passed=$((passed + 1))
         [ $KEEP_PASSING -eq 1 ] || rm -f "$log"
     else
@@ -397,12 +422,20 @@ for t in "${TESTS[@]}"; do
             *) note="exit code $rc" ;;
         esac
         echo "mosquitto-suite: $t: $note" >>"$log"
-        printf 'FAIL  %7.2fs  %s  (%s)\n' "$secs" "$t" "$note"
+        if [ -n "${EXPECTED[$t]:-}" ]; then
+            printf 'XFAIL %7.2fs  %s  (%s; expected: %s)\n' "$secs" "$t" "$note" "${EXPECTED[$t]}"
+            xfailed=$((xfailed + 1))
+        else
+            printf 'FAIL  %7.2fs  %s  (%s)\n' "$secs" "$t" "$note"
+            FAILED+=("$t")
+        fi
         failed=$((failed + 1))
-        FAILED+=("$t")
     fi
 done
 total=$((passed + failed + skipped))
 echo "mosquitto-suite: $LABEL, $(elapsed "$suite_start")s in all; output of the failed tests in $LOGS"
 echo "mosquitto-suite: $passed passed, $failed failed, $skipped skipped of $total"
-[ $failed -eq 0 ]
+if [ -n "$EXPECTED_FILE" ]; then
+    echo "mosquitto-suite: $xfailed of the failures expected ($EXPECTED_FILE), ${#FAILED[@]} unexpected${FAILED:+: ${FAILED[*]}}; $xpassed listed tests passed"
+fi
+[ ${#FAILED[@]} -eq 0 ]

@@ -148,7 +148,8 @@ summary=$(grep -Eo 'Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0
 rm -f "$test_log"
 
 # A full run also checks that docs/conformance.md's matrix and the tests' normative-id
-# citations agree, and prints the coverage count; then fuzzes each libFuzzer target for
+# citations agree, and prints the coverage count; runs Mosquitto's own broker test suite
+# (every test but those scripts/mosquitto-suite-expected-failures.txt lists must pass); then fuzzes each libFuzzer target for
 # MIDGE_FUZZ_SECONDS (default 60) and runs the engine, reactor and server tests under
 # ThreadSanitizer (the long versions: scripts/fuzz.sh TARGET SECONDS, scripts/tsan.sh).
 if [ "$#" -eq 0 ]; then
@@ -156,6 +157,17 @@ if [ "$#" -eq 0 ]; then
     if ! python3 scripts/conformance-coverage.py && [ "$rc" -eq 0 ]; then
         rc=1
     fi
+    say "Mosquitto's own test suite, v2.0.11 test/broker (scripts/mosquitto-suite.sh)"
+    suite_log=${TMPDIR:-/tmp}/midge-mosquitto-suite.log
+    suite_rc=0
+    bash scripts/mosquitto-suite.sh --broker .build/debug/midge \
+        --expected-failures scripts/mosquitto-suite-expected-failures.txt > "$suite_log" 2>&1 || suite_rc=$?
+    case $suite_rc in
+        0) ;;
+        3) echo "mosquitto-suite: SKIPPED: $(tail -n 1 "$suite_log")" ;;
+        *) grep -E '^(FAIL|XPASS) ' "$suite_log" | head -n 60; tail -n 5 "$suite_log"; rc=1 ;;
+    esac
+    tail -n 2 "$suite_log"
     say "crash test: ${MIDGE_CRASH_ROUNDS:-20} rounds of kill -9 under load (scripts/crash-test.sh)"
     if ! bash scripts/crash-test.sh "${MIDGE_CRASH_ROUNDS:-20}" .build/debug/midge > "${TMPDIR:-/tmp}/midge-crash.log" 2>&1; then
         tail -n 40 "${TMPDIR:-/tmp}/midge-crash.log"
