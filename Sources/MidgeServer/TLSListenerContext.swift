@@ -119,23 +119,26 @@ public final class TLSListenerContext: @unchecked Sendable {
             throw fail("keyfile", "Unable to load server key file \"\(keyFile)\": not a PEM private key (or it is encrypted).")
         }
 
+        // Read here (before the server configuration) to complete the chain below.
+        var caCertificates: [NIOSSLCertificate] = []
+        if let caFile = settings.caFile {
+            try checkReadable(caFile) { fail("cafile", "Unable to load CA certificates from \"\(caFile)\": \($0).") }
+            do {
+                caCertificates = try NIOSSLCertificate.fromPEMFile(caFile)
+            } catch {
+                throw fail("cafile", "Unable to load CA certificates from \"\(caFile)\": not PEM certificates.")
+            }
+            if caCertificates.isEmpty { throw fail("cafile", "Unable to load CA certificates from \"\(caFile)\": no certificate in the file.") }
+        }
         var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            certificateChain: completeChain(chain, from: caCertificates).map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = version(settings.minimumVersion)
         configuration.maximumTLSVersion = .tlsv13
 
         // (makeServerConfiguration trusts the system's CAs; only the configured ones must count.)
         var hasCA = false
-        if let caFile = settings.caFile {
-            try checkReadable(caFile) { fail("cafile", "Unable to load CA certificates from \"\(caFile)\": \($0).") }
-            let roots: [NIOSSLCertificate]
-            do {
-                roots = try NIOSSLCertificate.fromPEMFile(caFile)
-            } catch {
-                throw fail("cafile", "Unable to load CA certificates from \"\(caFile)\": not PEM certificates.")
-            }
-            if roots.isEmpty { throw fail("cafile", "Unable to load CA certificates from \"\(caFile)\": no certificate in the file.") }
-            configuration.trustRoots = .certificates(roots)
+        if !caCertificates.isEmpty {
+            configuration.trustRoots = .certificates(caCertificates)
             hasCA = true
         }
         if let caPath = settings.caPath {
@@ -202,6 +205,22 @@ public final class TLSListenerContext: @unchecked Sendable {
             throw fail("keyfile", "Server key file \"\(keyFile)\" does not match the certificate in \"\(certFile)\" (\(describe(error))).")
         }
         return Loaded(context: context, revocations: revocations)
+    }
+
+    /// The server's chain as OpenSSL (and so Mosquitto) sends it when `certfile` holds only the
+    /// leaf: followed by the intermediate CAs from `cafile` that issued it, up to (not including)
+    /// a self-signed root, so that clients trusting only the root can verify it.
+    static func completeChain(_ chain: [NIOSSLCertificate], from authorities: [NIOSSLCertificate]) -> [NIOSSLCertificate] {
+        func same(_ a: [SSLCertificateName], _ b: [SSLCertificateName]) -> Bool {
+            a.count == b.count && zip(a, b).allSatisfy { "\($0.type)" == "\($1.type)" && $0.value == $1.value }
+        }
+        var result = chain
+        while let last = result.last, !same(last.issuerName, last.subjectName), result.count < 10,
+              let issuer = authorities.first(where: { same($0.subjectName, last.issuerName) && !result.contains($0) }),
+              !same(issuer.issuerName, issuer.subjectName) {
+            result.append(issuer)
+        }
+        return result
     }
 
     private static func version(_ version: TLSSettings.Version?) -> TLSVersion {
