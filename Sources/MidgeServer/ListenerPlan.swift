@@ -1,5 +1,6 @@
 import Foundation
 import MidgeBroker
+import MQTTCodec
 import NIOCore
 
 /// One socket to bind, resolved from the configuration: where, and with which client policy.
@@ -55,13 +56,17 @@ public struct ListenerPlan: Sendable {
             defer { index += 1 }
             let security = configuration.security(for: listener)
             let anonymous = security.allowAnonymous ?? false
-            let tls = try listener.tls.isConfigured ? TLSListenerContext(settings: listener.tls, listenerSource: listener.source) : nil
+            let tls = try listener.tls.isConfigured
+                ? TLSListenerContext(settings: listener.tls, listenerSource: listener.source, pskFile: security.pskFile) : nil
             let policy = ListenerPolicy(port: listener.port,
                                         allowZeroLengthClientID: security.allowZeroLengthClientID,
                                         autoIDPrefix: security.autoIDPrefix, maxTopicAlias: listener.maxTopicAlias,
                                         security: try securityPolicy(security, allowAnonymous: anonymous,
                                                                      shared: !configuration.perListenerSettings))
             policy.tlsUsername = tls?.usernameSource
+            policy.mountPoint = listener.mountPoint
+            policy.maxQoS = QoS(rawValue: UInt8(listener.maxQoS)) ?? .exactlyOnce
+            policy.useUsernameAsClientID = listener.useUsernameAsClientID
             let webSockets = listener.protocolName == "websockets"
             if let path = listener.unixSocketPath {
                 plans.append(ListenerPlan(endpoint: .unix(path: path), policy: policy, maxConnections: listener.maxConnections, listenerIndex: index, tls: tls,
