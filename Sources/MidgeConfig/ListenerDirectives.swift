@@ -168,6 +168,10 @@ extension MosquittoConfReader {
             result.warnings.append("\(touched.source.file):\(touched.source.line): '\(touched.name)' appears before any "
                                    + "'listener' line and so applies to the default listener, but \(reason); it has no effect.")
         }
+        for listener in all where listener.httpDir != nil && listener.protocolName != "websockets" {
+            let source = listener.httpDirSource ?? listener.source
+            result.warnings.append("\(source.file):\(source.line): http_dir has no effect on a listener without 'protocol websockets'.")
+        }
         result.listeners = all
         result.maxTopicAlias = lastTopicAlias?.value ?? 10
     }

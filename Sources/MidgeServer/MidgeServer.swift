@@ -176,7 +176,8 @@ public final class MidgeServer: @unchecked Sendable {
                     // HTTP upgrade, then WebSocket frames carry the MQTT bytes. Counted until the
                     // socket closes, upgraded or not.
                     channel.closeFuture.whenComplete { _ in limit.release() }
-                    return WebSocketServerPipeline.configure(channel, maxPacketSize: broker.configuration.maxPacketSize) {
+                    return WebSocketServerPipeline.configure(channel, maxPacketSize: broker.configuration.maxPacketSize,
+                                                             httpFiles: plan.httpRoot.map { WebSocketHTTPFiles(root: $0, log: broker.log) }) {
                         MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
                                            allocator: channel.allocator, onClose: {})
                     }

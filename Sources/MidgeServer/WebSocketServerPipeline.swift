@@ -10,7 +10,7 @@ import NIOWebSocket
 ///       → the MQTT handler
 ///
 /// An HTTP request that is not an acceptable upgrade gets an HTTP error from
-/// `WebSocketHTTPErrorResponder`. With TLS (wss) the TLS handler comes first.
+/// `WebSocketHTTPErrorResponder`, or with `http_dir` a file (`WebSocketHTTPFiles`). With TLS (wss) the TLS handler comes first.
 enum WebSocketServerPipeline {
     /// The subprotocols accepted, best first. [MQTT-6.0.0-4]: the name the server selects is
     /// "mqtt"; "mqttv3.1" is what MQTT 3.1 clients offer (Mosquitto accepts it too).
@@ -47,9 +47,10 @@ enum WebSocketServerPipeline {
 
     /// Adds the HTTP handlers and the WebSocket upgrader to `channel`; `makeMQTTHandler` is
     /// called once the upgrade is done, and its handler appended after the stream handler.
-    static func configure(_ channel: Channel, maxPacketSize: Int,
+    /// `httpFiles`: `http_dir` (plain HTTP GET/HEAD of its files); nil = every plain request is an error.
+    static func configure(_ channel: Channel, maxPacketSize: Int, httpFiles: WebSocketHTTPFiles? = nil,
                           makeMQTTHandler: @escaping () -> ChannelHandler) -> EventLoopFuture<Void> {
-        let responder = WebSocketHTTPErrorResponder()
+        let responder = WebSocketHTTPErrorResponder(files: httpFiles)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: maxFrameSize(maxPacketSize: maxPacketSize),
             automaticErrorHandling: false,  // WebSocketStreamHandler answers frame errors itself

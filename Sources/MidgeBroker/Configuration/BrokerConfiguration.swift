@@ -217,8 +217,8 @@ public struct BrokerConfiguration: Equatable, Sendable {
     /// `memory_limit` in bytes, 0 = none: beyond it an incoming PUBLISH closes its connection
     /// (see MemoryLimit.swift for what is measured).
     public var memoryLimit: Int
-    /// `websockets_headers_size` (0 = default, 1024): the largest HTTP request head accepted on
-    /// a websockets listener is max(this, 8192) bytes.
+    /// `websockets_headers_size` (0 = libwebsockets' default, 1024): kept for compatibility;
+    /// Midge's HTTP parser (SwiftNIO's) takes request heads of any size libwebsockets would.
     public var websocketsHeadersSize: Int
     /// `websockets_log_level`: kept for compatibility (a libwebsockets bit mask; Midge has no
     /// libwebsockets: its WebSocket events follow `log_type websockets`).
