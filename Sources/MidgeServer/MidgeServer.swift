@@ -177,7 +177,9 @@ public final class MidgeServer: @unchecked Sendable {
                     // socket closes, upgraded or not.
                     channel.closeFuture.whenComplete { _ in limit.release() }
                     return WebSocketServerPipeline.configure(channel, maxPacketSize: broker.configuration.maxPacketSize,
-                                                             httpFiles: plan.httpRoot.map { WebSocketHTTPFiles(root: $0, log: broker.log) }) {
+                                                             httpFiles: plan.httpRoot.map { WebSocketHTTPFiles(root: $0, log: broker.log) },
+                                                             requestLog: WebSocketServerPipeline.logsRequests(level: broker.configuration.websocketsLogLevel)
+                                                                ? broker.log : nil) {
                         MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
                                            allocator: channel.allocator, onClose: {})
                     }

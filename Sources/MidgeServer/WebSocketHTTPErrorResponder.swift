@@ -1,3 +1,4 @@
+import MidgeBroker
 import NIOCore
 import NIOHTTP1
 
@@ -13,10 +14,12 @@ final class WebSocketHTTPErrorResponder: ChannelInboundHandler, RemovableChannel
     private var timer: Scheduled<Void>?
     private var request: HTTPRequestHead?
     private let files: WebSocketHTTPFiles?
+    private let requestLog: BrokerLog?
 
-    init(timeout: TimeAmount = .seconds(10), files: WebSocketHTTPFiles? = nil) {
+    init(timeout: TimeAmount = .seconds(10), files: WebSocketHTTPFiles? = nil, requestLog: BrokerLog? = nil) {
         self.timeout = timeout
         self.files = files
+        self.requestLog = requestLog
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -55,9 +58,12 @@ final class WebSocketHTTPErrorResponder: ChannelInboundHandler, RemovableChannel
         var headers = HTTPHeaders()
         let isUpgrade = head.headers[canonicalForm: "upgrade"].contains(where: { $0.lowercased() == "websocket" })
         if !isUpgrade, let files {
-            send(files.response(to: head), method: head.method, context: context)
+            let answer = files.response(to: head)
+            requestLog?.log(.websockets, "HTTP \(head.method) \(head.uri) from \(MQTTChannelHandler.describe(context.channel.remoteAddress)): \(answer.status.code).")
+            send(answer, method: head.method, context: context)
             return
         }
+        requestLog?.log(.websockets, "HTTP \(head.method) \(head.uri) from \(MQTTChannelHandler.describe(context.channel.remoteAddress)) refused.")
         if isUpgrade {
             // A WebSocket upgrade the upgrader refused: no subprotocol we speak was offered, or
             // the request is not a valid WebSocket handshake.

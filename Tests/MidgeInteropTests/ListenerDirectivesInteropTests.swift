@@ -5,7 +5,7 @@ import XCTest
 /// Listener directives against real processes: a TLS-PSK listener (`psk_hint`, `psk_file`,
 /// `use_identity_as_username`) with Debian's mosquitto_pub/mosquitto_sub `--psk`, and
 /// `http_dir` answering plain HTTP requests (python's http.client, raw paths) on a
-/// websockets listener.
+/// websockets listener, logged with `websockets_log_level`.
 final class ListenerDirectivesInteropTests: InteropTestCase {
     private let pskFile = "# identities and keys\nalice:deadbeef\nbob:0123456789abcdef\n"
 
@@ -87,7 +87,8 @@ final class ListenerDirectivesInteropTests: InteropTestCase {
         try "secret".write(to: root.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: www.path + "/out", withDestinationPath: root.path + "/secret.txt")
         try FileManager.default.createSymbolicLink(atPath: www.path + "/in", withDestinationPath: www.path + "/index.html")
-        let broker = try startBroker(config: "listener {PORT} 127.0.0.1\nprotocol websockets\nallow_anonymous true\nhttp_dir \(www.path)\n")
+        let broker = try startBroker(config: "listener {PORT} 127.0.0.1\nprotocol websockets\nallow_anonymous true\nhttp_dir \(www.path)\n"
+                                             + "log_type websockets\nwebsockets_log_level 8\n")
         let answers = try httpAnswers(broker, [
             "GET /", "GET /index.html?x=1", "GET /app", "GET /app/", "GET /in",
             "GET /../secret.txt", "GET /%2e%2e/secret.txt", "GET /app/../../secret.txt", "GET /out",
@@ -100,6 +101,9 @@ final class ListenerDirectivesInteropTests: InteropTestCase {
             // No directory listing; missing file; only GET/HEAD; bad escape.
             "404||", "404||", "405||", "400||", "404||",
         ])
+        // websockets_log_level with info (8) and log_type websockets: each request is logged.
+        XCTAssertTrue(broker.output.contains("HTTP GET /index.html?x=1 from 127.0.0.1:"), brokerLog(broker))
+        XCTAssertTrue(broker.output.contains("HTTP GET /out from 127.0.0.1:") && broker.output.contains(": 403."), brokerLog(broker))
     }
 
     func testHTTPDirMustBeAFolder() throws {
