@@ -56,7 +56,7 @@ final class ListenerOptionsEndToEndTests: XCTestCase {
             received = try await inside.expectPublish()
             XCTAssertEqual(received.topic, "cmd", "\(version)")
             XCTAssertEqual(received.payload.text, "go")
-            // Unsubscribing the filter it subscribed to ends its subscription (the mounted one).
+            // Unsubscribing the filter it subscribed to ends its subscription (the mounted one) [MQTT-3.10.4-1].
             let unsuback = try await inside.unsubscribe(["#"])
             if version == .v5 { XCTAssertEqual(unsuback.reasonCodes, [.success]) }
             try await outside.publish("tenant/a/cmd", "again")
@@ -85,8 +85,21 @@ final class ListenerOptionsEndToEndTests: XCTestCase {
         XCTAssertEqual(will.payload.text, "gone")
     }
 
+    func testSharedSubscriptionOnAMountPointSharesTheMountedFilter() async throws {
+        let (broker, plainPort, mountedPort) = try makeBroker { $0.mountPoint = "m/" }
+        defer { broker.shutdown() }
+        let (inside, _) = try await connect(broker, port: mountedPort, "inside")
+        try await inside.subscribe("$share/g/jobs/#")
+        let (outside, _) = try await connect(broker, port: plainPort, "outside")
+        try await outside.publish("m/jobs/1", "work")
+        let job = try await inside.expectPublish()
+        XCTAssertEqual(job.topic, "jobs/1")
+        XCTAssertEqual(job.payload.text, "work")
+    }
+
     // MARK: max_qos
 
+    // [MQTT-3.2.2-9] [MQTT-3.2.2-10]
     func testMaxQoSIsAnnouncedCapsSubscriptionsAndRefusesHigherPublishes() async throws {
         let (broker, plainPort, port) = try makeBroker { $0.maxQoS = 1 }
         defer { broker.shutdown() }
@@ -117,6 +130,7 @@ final class ListenerOptionsEndToEndTests: XCTestCase {
         XCTAssertEqual(v3Rest.count, 0)
     }
 
+    // [MQTT-3.2.2-12]
     func testWillAboveMaxQoSIsRefused() async throws {
         let (broker, _, port) = try makeBroker { $0.maxQoS = 0 }
         defer { broker.shutdown() }
