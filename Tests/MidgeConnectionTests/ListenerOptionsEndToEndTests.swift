@@ -137,6 +137,7 @@ final class ListenerOptionsEndToEndTests: XCTestCase {
         let will = Will(topic: "w", payload: ByteBuffer(string: "x"), qos: .atLeastOnce)
         let (client, ack) = try await connect(broker, port: port, "w5", will: will)
         XCTAssertEqual(ack.reasonCode, .qosNotSupported)
+        XCTAssertEqual(ack.properties.maximumQoS, 0, "announced in the refusal too, as Mosquitto")
         _ = try await client.waitForClose()
         // 3.1.1 has no return code for it: closed without CONNACK, as Mosquitto does.
         let v3 = try await PacketConnection.connect(port: port, version: .v3_1_1, group: broker.clientGroup)
@@ -159,6 +160,10 @@ final class ListenerOptionsEndToEndTests: XCTestCase {
         guard case .disconnect(let takeover)? = closing.last else { return XCTFail("expected a takeover, got \(closing)") }
         XCTAssertEqual(takeover.reasonCode, .sessionTakenOver)
         await second.close()
+        // An empty client id: the username, announced as the Assigned Client Identifier (as Mosquitto).
+        let (assigned, assignedAck) = try await connect(broker, port: port, "", username: "carol")
+        XCTAssertEqual(assignedAck.properties.assignedClientIdentifier, "carol")
+        await assigned.close()
         for version in [ProtocolVersion.v3_1_1, .v5] {
             let (anonymous, refused) = try await connect(broker, port: port, "nobody", version: version)
             XCTAssertEqual(refused.reasonCode, .notAuthorized, "\(version): 3.1.1 return code 5, v5 0x87")

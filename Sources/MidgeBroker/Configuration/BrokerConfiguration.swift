@@ -218,7 +218,8 @@ public struct BrokerConfiguration: Equatable, Sendable {
     /// (see MemoryLimit.swift for what is measured).
     public var memoryLimit: Int
     /// `websockets_headers_size` (0 = libwebsockets' default, 1024): kept for compatibility;
-    /// Midge's HTTP parser (SwiftNIO's) takes request heads of any size libwebsockets would.
+    /// Midge's HTTP parser (SwiftNIO's) takes request heads up to 80 KiB, more than the largest
+    /// value (65535), so every head libwebsockets would take is taken.
     public var websocketsHeadersSize: Int
     /// `websockets_log_level`: kept for compatibility (a libwebsockets bit mask; Midge has no
     /// libwebsockets: its WebSocket events follow `log_type websockets`).

@@ -74,9 +74,9 @@ extension ClientConnection {
                 refuse(.notAuthorized, "use_username_as_clientid and no username")
                 return
             }
+            // (An id assigned to an empty one is announced as the username, as Mosquitto does.)
             clientID = name
             self.clientID = name
-            assignedID = nil
         }
         switch verdict {
         case .accepted:
@@ -179,6 +179,8 @@ extension ClientConnection {
     /// v3 clients) and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7].
     private func refuse(_ reason: ReasonCode, _ why: String) {
         var connack = ConnAckPacket(reasonCode: reason)
+        // max_qos below 2 is announced in every v5 CONNACK, refusals too (as Mosquitto).
+        if version == .v5 && policy.maxQoS != .exactlyOnce { connack.properties.maximumQoS = policy.maxQoS.rawValue }
         if version == .v5 && requestProblemInformation { connack.properties.reasonString = why }
         log.debug("Sending CONNACK to \(clientID) (0, \(reason.rawValue))")
         sendAck(.connack(connack))   // drops the reason string if the client's Maximum Packet Size needs it
