@@ -54,6 +54,34 @@ final class ListenerDirectivesInteropTests: InteropTestCase {
         XCTAssertTrue(badKey.stderr.contains("\(dir.path)/bad.psk:1: Invalid key for identity \"alice\""), "\(badKey)")
     }
 
+    func testOptionsBoringSSLCannotHonourStopStartUpWithTheReason() throws {
+        let dir = try Scratch.makeDirectory(prefix: "midge-engine-conf")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = try BrokerProcess.freeLoopbackPort()
+        for (line, reason) in [("tls_engine pkcs11", "tls_engine is not available: Midge's TLS (BoringSSL) has no OpenSSL engines"),
+                               ("tls_keyform engine", "tls_keyform engine is not available"),
+                               ("tls_engine_kpass_sha1 5d41402abc4b2a76b9719d911017c592", "tls_engine_kpass_sha1 is not available"),
+                               ("dhparamfile /etc/dh.pem", "dhparamfile is not available: Midge's TLS (BoringSSL) has no finite-field DHE")] {
+            let url = try Scratch.writeFile("listener \(port) 127.0.0.1\n\(line)\n", named: "broker.conf", in: dir)
+            let result = try ClientProcess.run(try midge(), ["-c", url.path], timeout: peerTimeout, directory: workDir)
+            XCTAssertEqual(result.exitCode, 1, "\(result)")
+            let lines = splitLines(result.stderr).filter { $0.contains("\(url.path):2: ") }
+            XCTAssertEqual(lines.count, 1, "\(result)")
+            XCTAssertTrue(lines.first?.contains(reason) ?? false, "\(result)")
+        }
+    }
+
+    func testAcceptedOptionsStartTheBrokerAndSayWhatTheyDo() throws {
+        // sys_interval is kept with a warning (no $SYS tree yet); tls_keyform pem, the websockets
+        // options and memory_limit are accepted; clientid_prefixes warns as Mosquitto's notice.
+        let broker = try startBroker(config: "listener {PORT} 127.0.0.1\nallow_anonymous true\nsys_interval 10\ntls_keyform pem\n"
+                                             + "websockets_headers_size 4096\nwebsockets_log_level 0\nmemory_limit 1073741824\n"
+                                             + "clientid_prefixes pub\n")
+        try mosquittoPub(broker, ["-i", "pub-1", "-t", "t", "-m", "x"])
+        XCTAssertTrue(broker.output.contains("sys_interval 10 is kept, but Midge publishes no $SYS tree yet"), brokerLog(broker))
+        XCTAssertTrue(broker.output.contains("The 'clientid_prefixes' option is now deprecated"), brokerLog(broker))
+    }
+
     // MARK: http_dir
 
     /// Status, Location and body of each request `paths` (METHOD PATH), made raw with http.client.
