@@ -34,8 +34,12 @@ extension MosquittoConfReader {
         "connection_messages": { r, line, _ in r.config.connectionMessages = try line.bool() },
         "connect_timeout": { r, line, _ in r.config.connectTimeout = try line.int(in: 0...86_400) },
         "allow_duplicate_messages": { r, line, _ in
-            _ = try line.bool()
-            r.warn(line, "The 'allow_duplicate_messages' option is deprecated and ignored (duplicates are always allowed).")
+            // Mosquitto 2.0's notice. Its default (false) sends a 3.1.1 client one copy of a message its
+            // overlapping subscriptions match; Midge always does that, for every version, so the
+            // value changes nothing.
+            let value = try line.bool()
+            r.warn(line, "The 'allow_duplicate_messages' option is now deprecated and will be removed in a future version."
+                   + (value ? " Midge sends one copy of a message to a client whatever its overlapping subscriptions (as with false)." : ""))
         },
         "clientid_prefixes": { r, line, _ in
             r.warn(line, "The 'clientid_prefixes' option is now deprecated and will be removed in a future version.")

@@ -790,7 +790,9 @@ final class ConfigFileParserTests: XCTestCase {
         XCTAssertEqual(config.warnings.count, 3)
         XCTAssertTrue(config.warnings[0].hasPrefix("test.conf:1: "))
         XCTAssertTrue(config.warnings[1].hasPrefix("test.conf:2: ") && config.warnings[1].contains("retry_interval"))
-        XCTAssertEqual(try parse("allow_duplicate_messages false").warnings.count, 1)
+        XCTAssertEqual(try parse("allow_duplicate_messages false").warnings,
+                       ["test.conf:1: The 'allow_duplicate_messages' option is now deprecated and will be removed in a future version."])
+        XCTAssertTrue(config.warnings[0].hasSuffix("Midge sends one copy of a message to a client whatever its overlapping subscriptions (as with false)."))
         assertError("allow_duplicate_messages maybe", line: 1, contains: "expected true or false")
     }
 
