@@ -19,6 +19,12 @@ public final class ListenerPolicy: @unchecked Sendable {
     /// `use_identity_as_username` / `use_subject_as_username` of a TLS listener: the client
     /// certificate names the user instead of CONNECT's username and password.
     public var tlsUsername: TLSUsernameSource?
+    /// `mount_point`: prefix of every topic this listener's clients use (nil = none).
+    public var mountPoint: String?
+    /// `max_qos`: the highest QoS this listener's clients may publish and are granted.
+    public var maxQoS: QoS = .exactlyOnce
+    /// `use_username_as_clientid`: the client id is the username.
+    public var useUsernameAsClientID = false
 
     /// - Parameter allowAnonymous: only used without `security` (a policy with no files).
     public init(port: Int, allowAnonymous: Bool = true, allowZeroLengthClientID: Bool = true, autoIDPrefix: String = "auto-",
@@ -41,6 +47,8 @@ public final class Broker: @unchecked Sendable {
     public let retained = RetainedStore()
     /// Brute-force and connection-rate defence, per remote address.
     public let connectionGuard: ConnectionGuard
+    /// `memory_limit` (see MemoryLimit.swift).
+    public let memoryLimit: MemoryLimit
     /// One context per event loop (set in init; LoopContext needs `self`, hence var).
     private(set) var loops: [LoopContext] = []
     private var loopIndexByID: [ObjectIdentifier: Int] = [:]
@@ -65,6 +73,7 @@ public final class Broker: @unchecked Sendable {
         self.store = store
         self.wallClock = wallClock
         self.connectionGuard = ConnectionGuard(configuration: configuration)
+        self.memoryLimit = MemoryLimit(limit: configuration.memoryLimit)
         for (index, loop) in eventLoops.enumerated() {
             loopIndexByID[ObjectIdentifier(loop)] = index
         }

@@ -42,6 +42,8 @@ struct MosquittoConfReader {
     var securityOptionSeen = false
     /// Which security-settings targets already have an auto_id_prefix (duplicates are errors).
     var autoIDPrefixSet: Set<SecurityTarget> = []
+    /// An `auth_plugin` line has been read (`auth_plugin_deny_special_chars` needs one before it).
+    var authPluginSeen = false
 
     // Logging (LoggingDirectives.swift)
     var logging = LoggingState()

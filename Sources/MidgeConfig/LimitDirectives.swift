@@ -34,8 +34,37 @@ extension MosquittoConfReader {
         "connection_messages": { r, line, _ in r.config.connectionMessages = try line.bool() },
         "connect_timeout": { r, line, _ in r.config.connectTimeout = try line.int(in: 0...86_400) },
         "allow_duplicate_messages": { r, line, _ in
-            _ = try line.bool()
-            r.warn(line, "The 'allow_duplicate_messages' option is deprecated and ignored (duplicates are always allowed).")
+            // Mosquitto 2.0's notice. Its default (false) sends a 3.1.1 client one copy of a message its
+            // overlapping subscriptions match; Midge always does that, for every version, so the
+            // value changes nothing.
+            let value = try line.bool()
+            r.warn(line, "The 'allow_duplicate_messages' option is now deprecated and will be removed in a future version."
+                   + (value ? " Midge sends one copy of a message to a client whatever its overlapping subscriptions (as with false)." : ""))
+        },
+        "clientid_prefixes": { r, line, _ in
+            r.warn(line, "The 'clientid_prefixes' option is now deprecated and will be removed in a future version.")
+            r.config.clientIDPrefixes = try line.freeText()
+        },
+        "memory_limit": { r, line, _ in
+            let v = try line.single()
+            guard let n = Int(v), n >= 0 else { throw line.error("Invalid memory_limit value (\(v)).") }
+            r.config.memoryLimit = n
+        },
+        "websockets_headers_size": { r, line, _ in
+            let n = try line.int()
+            guard (0...65535).contains(n) else {
+                throw line.error("Websockets headers size must be between 0 and 65535 inclusive.")
+            }
+            r.config.websocketsHeadersSize = n
+        },
+        "websockets_log_level": { r, line, _ in r.config.websocketsLogLevel = try line.int() },
+        "sys_interval": { r, line, _ in
+            let n = try line.int()
+            guard (0...65535).contains(n) else { throw line.error("Invalid sys_interval value (\(n)).") }
+            r.config.sysInterval = n
+            if n > 0 {
+                r.warn(line, "sys_interval \(n) is kept, but Midge publishes no $SYS tree yet (a later version will).")
+            }
         },
         "retry_interval": { r, line, _ in
             // Mosquitto 2.0 ignores the option (and its value) with a warning.

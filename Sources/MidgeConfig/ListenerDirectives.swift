@@ -40,7 +40,37 @@ extension MosquittoConfReader {
             r.directiveCount += 1
             r.topicAliasOrder[scope.cursor] = r.directiveCount
         },
+        "mount_point": { r, line, scope in
+            // As Mosquitto: only after a `listener` line (of any file), and a valid topic prefix.
+            guard !r.listeners.isEmpty else {
+                throw line.error("You must create a listener before using the mount_point option in the configuration file.")
+            }
+            let value = try line.freeText()
+            guard !value.contains("+"), !value.contains("#"), !value.utf8.contains(0) else {
+                throw line.error("Invalid mount_point '\(value)'. Does it contain a wildcard character?")
+            }
+            try r.updateListener(line, scope.cursor) { $0.mountPoint = value }
+        },
+        "max_qos": maxQoSHandler,
+        "maximum_qos": maxQoSHandler,
+        "use_username_as_clientid": { r, line, scope in
+            let value = try line.bool()
+            try r.updateListener(line, scope.cursor) { $0.useUsernameAsClientID = value }
+        },
+        "http_dir": { r, line, scope in
+            let value = try line.freeText()
+            try r.updateListener(line, scope.cursor) {
+                $0.httpDir = value
+                $0.httpDirSource = line.source
+            }
+        },
     ]
+
+    static let maxQoSHandler: DirectiveHandler = { r, line, scope in
+        let n = try line.int()
+        guard (0...2).contains(n) else { throw line.error("max_qos must be between 0 and 2 inclusive.") }
+        try r.updateListener(line, scope.cursor) { $0.maxQoS = n }
+    }
 
     mutating func parseListener(_ line: MosquittoConfLine, cursor: inout ListenerCursor) throws {
         localOnly = false
@@ -122,6 +152,7 @@ extension MosquittoConfReader {
         let configured = defaultPortSource != nil || d.bindAddress != nil || d.bindInterface != nil
             || d.socketDomain != nil || d.maxConnections != -1 || d.protocolName != "mqtt"
             || d.security.allowZeroLengthClientID != true || d.tls.isConfigured
+            || d.mountPoint != nil || d.maxQoS != 2 || d.useUsernameAsClientID || d.security.pskFile != nil
         if !localOnly && configured {
             var listener = d
             if defaultPortSource == nil { listener.port = 1883 }
@@ -136,6 +167,10 @@ extension MosquittoConfReader {
                 : "the default listener is not defined (no 'port' or 'bind_address')"
             result.warnings.append("\(touched.source.file):\(touched.source.line): '\(touched.name)' appears before any "
                                    + "'listener' line and so applies to the default listener, but \(reason); it has no effect.")
+        }
+        for listener in all where listener.httpDir != nil && listener.protocolName != "websockets" {
+            let source = listener.httpDirSource ?? listener.source
+            result.warnings.append("\(source.file):\(source.line): http_dir has no effect on a listener without 'protocol websockets'.")
         }
         result.listeners = all
         result.maxTopicAlias = lastTopicAlias?.value ?? 10

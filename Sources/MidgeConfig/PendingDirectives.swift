@@ -7,15 +7,9 @@ import MidgeBroker
 extension MosquittoConfReader {
     static let pendingOtherDirectives: Set<String> = [
         // Authentication / access control
-        "psk_file", "psk_hint", "auth_plugin", "plugin",
-        "auth_plugin_deny_special_chars",
-        // TLS (the certificate-based options are supported: TLSDirectives.swift)
-        "tls_engine", "tls_engine_kpass_sha1", "tls_keyform", "dhparamfile",
-        // Other listener options
-        "use_username_as_clientid", "mount_point", "max_qos", "maximum_qos", "http_dir",
+        "auth_plugin", "plugin",
         // Miscellaneous
-        "websockets_log_level", "websockets_headers_size", "sys_interval", "memory_limit",
-        "user", "clientid_prefixes",
+        "user",
     ]
 
     /// Directive-name prefixes that are not supported yet (`auth_opt_*`, `plugin_opt_*`).

@@ -34,6 +34,14 @@ extension MosquittoConfReader {
         },
         "password_file": securityOption(LineValue.freeText) { $0.passwordFile = $1 },
         "acl_file": securityOption(LineValue.freeText) { $0.aclFile = $1 },
+        "psk_file": securityOption(LineValue.freeText) { $0.pskFile = $1 },
+        "auth_plugin_deny_special_chars": { r, line, _ in
+            // Mosquitto's meaning: an option of the preceding auth_plugin (error without one).
+            guard r.authPluginSeen else {
+                throw line.error("An auth_plugin_deny_special_chars option exists in the config file without an auth_plugin.")
+            }
+            r.config.authPluginDenySpecialChars = try line.bool()
+        },
         "check_retain_source": { r, line, _ in
             // Global, but Mosquitto counts it as a security option for per_listener_settings ordering.
             let value = try line.bool()

@@ -1,5 +1,6 @@
 import Foundation
 import MidgeBroker
+import MQTTCodec
 import NIOCore
 
 /// One socket to bind, resolved from the configuration: where, and with which client policy.
@@ -17,6 +18,9 @@ public struct ListenerPlan: Sendable {
     public var tls: TLSListenerContext? = nil
     /// `protocol websockets`: MQTT over WebSocket (WebSocketServerPipeline.swift) instead of plain MQTT.
     public var webSockets = false
+    /// `http_dir` of a websockets listener, resolved (no symbolic link in it): files served by
+    /// plain HTTP GET (WebSocketHTTPFiles.swift).
+    public var httpRoot: String? = nil
 
     /// Mosquitto 2.0's rules: with no listener in the configuration (and no `-p`), listen on the
     /// loopback interfaces only, port 1883, anonymous clients allowed ("local only mode"). Ports
@@ -55,17 +59,22 @@ public struct ListenerPlan: Sendable {
             defer { index += 1 }
             let security = configuration.security(for: listener)
             let anonymous = security.allowAnonymous ?? false
-            let tls = try listener.tls.isConfigured ? TLSListenerContext(settings: listener.tls, listenerSource: listener.source) : nil
+            let tls = try listener.tls.isConfigured
+                ? TLSListenerContext(settings: listener.tls, listenerSource: listener.source, pskFile: security.pskFile) : nil
             let policy = ListenerPolicy(port: listener.port,
                                         allowZeroLengthClientID: security.allowZeroLengthClientID,
                                         autoIDPrefix: security.autoIDPrefix, maxTopicAlias: listener.maxTopicAlias,
                                         security: try securityPolicy(security, allowAnonymous: anonymous,
                                                                      shared: !configuration.perListenerSettings))
             policy.tlsUsername = tls?.usernameSource
+            policy.mountPoint = listener.mountPoint
+            policy.maxQoS = QoS(rawValue: UInt8(listener.maxQoS)) ?? .exactlyOnce
+            policy.useUsernameAsClientID = listener.useUsernameAsClientID
             let webSockets = listener.protocolName == "websockets"
+            let httpRoot = try webSockets ? listener.httpDir.map { try WebSocketHTTPFiles.resolveRoot($0, source: listener.httpDirSource ?? listener.source) } : nil
             if let path = listener.unixSocketPath {
                 plans.append(ListenerPlan(endpoint: .unix(path: path), policy: policy, maxConnections: listener.maxConnections, listenerIndex: index, tls: tls,
-                                          webSockets: webSockets))
+                                          webSockets: webSockets, httpRoot: httpRoot))
                 continue
             }
             var hosts: [String]
@@ -84,7 +93,7 @@ public struct ListenerPlan: Sendable {
             for host in hosts {
                 plans.append(ListenerPlan(endpoint: .tcp(host: host, port: listener.port), policy: policy,
                                           maxConnections: listener.maxConnections, listenerIndex: index, tls: tls,
-                                          webSockets: webSockets))
+                                          webSockets: webSockets, httpRoot: httpRoot))
             }
         }
         return plans

@@ -176,7 +176,10 @@ public final class MidgeServer: @unchecked Sendable {
                     // HTTP upgrade, then WebSocket frames carry the MQTT bytes. Counted until the
                     // socket closes, upgraded or not.
                     channel.closeFuture.whenComplete { _ in limit.release() }
-                    return WebSocketServerPipeline.configure(channel, maxPacketSize: broker.configuration.maxPacketSize) {
+                    return WebSocketServerPipeline.configure(channel, maxPacketSize: broker.configuration.maxPacketSize,
+                                                             httpFiles: plan.httpRoot.map { WebSocketHTTPFiles(root: $0, log: broker.log) },
+                                                             requestLog: WebSocketServerPipeline.logsRequests(level: broker.configuration.websocketsLogLevel)
+                                                                ? broker.log : nil) {
                         MQTTChannelHandler(broker: broker, policy: plan.policy, eventLoop: channel.eventLoop,
                                            allocator: channel.allocator, onClose: {})
                     }
@@ -190,7 +193,9 @@ public final class MidgeServer: @unchecked Sendable {
                 bootstrap = bootstrap.childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             }
             if host.contains(":") && TransportPolicy.ipv6Only {
-                bootstrap = bootstrap.serverChannelOption(ChannelOptions.ipOption(.ipv6_v6only), value: 1)
+                // IPV6_V6ONLY is an IPPROTO_IPV6 option (`ipOption` would set IPPROTO_IP's option 26,
+                // leaving the socket dual-stack and colliding with the IPv4 socket of the port).
+                bootstrap = bootstrap.serverChannelOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
             }
         }
         return bootstrap

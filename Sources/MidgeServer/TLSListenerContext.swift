@@ -30,14 +30,21 @@ public final class TLSListenerContext: @unchecked Sendable {
     private struct Loaded {
         var context: NIOSSLContext
         var revocations: TLSRevocationList?
+        /// TLS-PSK (`psk_hint`): the keys of `psk_file` and the configuration to make a context
+        /// per connection with when the identity becomes the username.
+        var psk: (keys: TLSPreSharedKeys, configuration: TLSConfiguration)?
     }
 
+    /// `psk_file` of this listener (its own with per_listener_settings, else the global one).
+    public let pskFile: String?
+
     /// Loads and checks every file now.
-    public init(settings: TLSSettings, listenerSource: ConfigSource) throws {
+    public init(settings: TLSSettings, listenerSource: ConfigSource, pskFile: String? = nil) throws {
         self.settings = settings
         self.listenerSource = listenerSource
+        self.pskFile = pskFile
         var warnings: [String] = []
-        self.current = try Self.load(settings, listenerSource, warnings: &warnings)
+        self.current = try Self.load(settings, listenerSource, pskFile: pskFile, warnings: &warnings)
         self.warnings = warnings
     }
 
@@ -50,7 +57,25 @@ public final class TLSListenerContext: @unchecked Sendable {
 
     /// A new server-side TLS handler for one accepted connection: the first handler of its pipeline.
     public func makeHandler() -> NIOSSLServerHandler {
+        makeHandlerAndPSKIdentity().handler
+    }
+
+    /// The TLS handler and, on a PSK listener whose identity is the username, the holder the
+    /// identity the client used is put in during the handshake (its own context's callback).
+    private func makeHandlerAndPSKIdentity() -> (handler: NIOSSLServerHandler, identity: TLSPreSharedKeys.IdentityHolder?) {
         let loaded = lock.withLock { current }
+        if let psk = loaded.psk, settings.useIdentityAsUsername {
+            let holder = TLSPreSharedKeys.IdentityHolder()
+            var configuration = psk.configuration
+            configuration.pskServerProvider = psk.keys.provider(recordingIn: holder)
+            if let context = try? NIOSSLContext(configuration: configuration) {
+                return (NIOSSLServerHandler(context: context), holder)
+            }
+        }
+        return (makeSharedHandler(loaded), nil)
+    }
+
+    private func makeSharedHandler(_ loaded: Loaded) -> NIOSSLServerHandler {
         guard let revocations = loaded.revocations else {
             return NIOSSLServerHandler(context: loaded.context)
         }
@@ -66,7 +91,9 @@ public final class TLSListenerContext: @unchecked Sendable {
     /// The handlers to put first in an accepted connection's pipeline: the TLS handler and,
     /// until the handshake is done, the log line of a failed handshake (TLSHandshakeLog).
     public func makeHandlers(log: BrokerLog) -> [ChannelHandler] {
-        [makeHandler(), TLSHandshakeLog(log: log)]
+        let (handler, identity) = makeHandlerAndPSKIdentity()
+        guard let identity else { return [handler, TLSHandshakeLog(log: log)] }
+        return [handler, TLSHandshakeLog(log: log), TLSPreSharedKeys.IdentityHandler(holder: identity)]
     }
 
     /// SIGHUP: re-reads the files; on error keeps the previous context and returns the error.
@@ -74,7 +101,7 @@ public final class TLSListenerContext: @unchecked Sendable {
     public func reload() -> ConfigError? {
         var ignored: [String] = []
         do {
-            let loaded = try Self.load(settings, listenerSource, warnings: &ignored)
+            let loaded = try Self.load(settings, listenerSource, pskFile: pskFile, warnings: &ignored)
             lock.withLock { current = loaded }
             return nil
         } catch let error as ConfigError {
@@ -86,10 +113,14 @@ public final class TLSListenerContext: @unchecked Sendable {
 
     // MARK: Loading
 
-    private static func load(_ settings: TLSSettings, _ listener: ConfigSource, warnings: inout [String]) throws -> Loaded {
+    private static func load(_ settings: TLSSettings, _ listener: ConfigSource, pskFile: String?,
+                             warnings: inout [String]) throws -> Loaded {
         func fail(_ directive: String, _ message: String) -> ConfigError {
             let source = settings.source(of: directive, or: listener)
             return ConfigError(file: source.file, line: source.line, message: message)
+        }
+        if let hint = settings.pskHint {
+            return try loadPSK(settings, hint: hint, pskFile: pskFile, fail: fail)
         }
         guard let certFile = settings.certFile else {
             let first = settings.sources.min { ($0.value.file, $0.value.line) < ($1.value.file, $1.value.line) }
@@ -119,23 +150,26 @@ public final class TLSListenerContext: @unchecked Sendable {
             throw fail("keyfile", "Unable to load server key file \"\(keyFile)\": not a PEM private key (or it is encrypted).")
         }
 
+        // Read here (before the server configuration) to complete the chain below.
+        var caCertificates: [NIOSSLCertificate] = []
+        if let caFile = settings.caFile {
+            try checkReadable(caFile) { fail("cafile", "Unable to load CA certificates from \"\(caFile)\": \($0).") }
+            do {
+                caCertificates = try NIOSSLCertificate.fromPEMFile(caFile)
+            } catch {
+                throw fail("cafile", "Unable to load CA certificates from \"\(caFile)\": not PEM certificates.")
+            }
+            if caCertificates.isEmpty { throw fail("cafile", "Unable to load CA certificates from \"\(caFile)\": no certificate in the file.") }
+        }
         var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            certificateChain: completeChain(chain, from: caCertificates).map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = version(settings.minimumVersion)
         configuration.maximumTLSVersion = .tlsv13
 
         // (makeServerConfiguration trusts the system's CAs; only the configured ones must count.)
         var hasCA = false
-        if let caFile = settings.caFile {
-            try checkReadable(caFile) { fail("cafile", "Unable to load CA certificates from \"\(caFile)\": \($0).") }
-            let roots: [NIOSSLCertificate]
-            do {
-                roots = try NIOSSLCertificate.fromPEMFile(caFile)
-            } catch {
-                throw fail("cafile", "Unable to load CA certificates from \"\(caFile)\": not PEM certificates.")
-            }
-            if roots.isEmpty { throw fail("cafile", "Unable to load CA certificates from \"\(caFile)\": no certificate in the file.") }
-            configuration.trustRoots = .certificates(roots)
+        if !caCertificates.isEmpty {
+            configuration.trustRoots = .certificates(caCertificates)
             hasCA = true
         }
         if let caPath = settings.caPath {
@@ -204,6 +238,49 @@ public final class TLSListenerContext: @unchecked Sendable {
         return Loaded(context: context, revocations: revocations)
     }
 
+    /// The server's chain as OpenSSL (and so Mosquitto) sends it when `certfile` holds only the
+    /// leaf: followed by the intermediate CAs from `cafile` that issued it, up to (not including)
+    /// a self-signed root, so that clients trusting only the root can verify it.
+    static func completeChain(_ chain: [NIOSSLCertificate], from authorities: [NIOSSLCertificate]) -> [NIOSSLCertificate] {
+        func same(_ a: [SSLCertificateName], _ b: [SSLCertificateName]) -> Bool {
+            a.count == b.count && zip(a, b).allSatisfy { "\($0.type)" == "\($1.type)" && $0.value == $1.value }
+        }
+        var result = chain
+        while let last = result.last, !same(last.issuerName, last.subjectName), result.count < 10,
+              let issuer = authorities.first(where: { same($0.subjectName, last.issuerName) && !result.contains($0) }),
+              !same(issuer.issuerName, issuer.subjectName) {
+            result.append(issuer)
+        }
+        return result
+    }
+
+    /// A TLS-PSK listener (`psk_hint`, keys from `psk_file`). BoringSSL does PSK with TLS 1.2
+    /// and below only (its TLS 1.3 has no external PSK callback), so the listener speaks at most
+    /// TLS 1.2, with the PSK suites (or `ciphers`).
+    private static func loadPSK(_ settings: TLSSettings, hint: String, pskFile: String?,
+                                fail: (String, String) -> ConfigError) throws -> Loaded {
+        guard let pskFile else {
+            throw fail("psk_hint", "psk_hint needs psk_file (the identities and keys of the clients).")
+        }
+        if settings.minimumVersion == .tlsv1_3 {
+            throw fail("tls_version", "tls_version tlsv1.3 cannot be used with psk_hint: Midge's TLS-PSK is TLS 1.2 and below.")
+        }
+        let keys = try TLSPreSharedKeys(file: pskFile)
+        var configuration = TLSConfiguration.makePreSharedKeyConfiguration()
+        configuration.minimumTLSVersion = version(settings.minimumVersion)
+        configuration.maximumTLSVersion = .tlsv12
+        configuration.pskHint = hint
+        configuration.cipherSuites = settings.ciphers ?? "PSK"
+        configuration.pskServerProvider = keys.provider(recordingIn: nil)
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw fail(settings.ciphers == nil ? "psk_hint" : "ciphers", "Unable to set up TLS-PSK: \(describe(error)).")
+        }
+        return Loaded(context: context, revocations: nil, psk: (keys, configuration))
+    }
+
     private static func version(_ version: TLSSettings.Version?) -> TLSVersion {
         switch version {
         case .tlsv1_1?: return .tlsv11
@@ -231,6 +308,11 @@ public final class TLSListenerContext: @unchecked Sendable {
     /// The client certificate of the TLS connection `context` belongs to (any NIOSSLHandler in
     /// its pipeline), for `use_identity_as_username`; nil without TLS or without a certificate.
     public static func clientIdentity(of context: ChannelHandlerContext) -> TLSClientIdentity? {
+        if let psk = try? context.pipeline.syncOperations.handler(type: TLSPreSharedKeys.IdentityHandler.self),
+           let identity = psk.holder.identity {
+            // TLS-PSK: the identity the client used stands for the certificate's name.
+            return TLSClientIdentity(commonName: identity, subject: identity)
+        }
         guard let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
               let certificate = handler.peerCertificate else { return nil }
         return identity(of: certificate)

@@ -1,10 +1,11 @@
+import MidgeBroker
 import NIOCore
 import NIOHTTP1
 
 /// On a `protocol websockets` listener, answers every HTTP request that is not upgraded to an
-/// MQTT WebSocket with an HTTP error and closes the connection (Midge serves no files:
-/// `http_dir` is not supported). It also closes a connection that sends no complete request
-/// within `timeout`. Removed from the pipeline when the upgrade is accepted.
+/// MQTT WebSocket with an HTTP error, or, with `http_dir`, a plain request with the file it
+/// names (`WebSocketHTTPFiles`), and closes the connection. It also closes a connection that
+/// sends no complete request within `timeout`. Removed from the pipeline when the upgrade is accepted.
 final class WebSocketHTTPErrorResponder: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -12,9 +13,13 @@ final class WebSocketHTTPErrorResponder: ChannelInboundHandler, RemovableChannel
     private let timeout: TimeAmount
     private var timer: Scheduled<Void>?
     private var request: HTTPRequestHead?
+    private let files: WebSocketHTTPFiles?
+    private let requestLog: BrokerLog?
 
-    init(timeout: TimeAmount = .seconds(10)) {
+    init(timeout: TimeAmount = .seconds(10), files: WebSocketHTTPFiles? = nil, requestLog: BrokerLog? = nil) {
         self.timeout = timeout
+        self.files = files
+        self.requestLog = requestLog
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -51,7 +56,15 @@ final class WebSocketHTTPErrorResponder: ChannelInboundHandler, RemovableChannel
         let status: HTTPResponseStatus
         let text: String
         var headers = HTTPHeaders()
-        if head.headers[canonicalForm: "upgrade"].contains(where: { $0.lowercased() == "websocket" }) {
+        let isUpgrade = head.headers[canonicalForm: "upgrade"].contains(where: { $0.lowercased() == "websocket" })
+        if !isUpgrade, let files {
+            let answer = files.response(to: head)
+            requestLog?.log(.websockets, "HTTP \(head.method) \(head.uri) from \(MQTTChannelHandler.describe(context.channel.remoteAddress)): \(answer.status.code).")
+            send(answer, method: head.method, context: context)
+            return
+        }
+        requestLog?.log(.websockets, "HTTP \(head.method) \(head.uri) from \(MQTTChannelHandler.describe(context.channel.remoteAddress)) refused.")
+        if isUpgrade {
             // A WebSocket upgrade the upgrader refused: no subprotocol we speak was offered, or
             // the request is not a valid WebSocket handshake.
             status = .badRequest
@@ -61,14 +74,19 @@ final class WebSocketHTTPErrorResponder: ChannelInboundHandler, RemovableChannel
             headers.add(name: "Upgrade", value: "websocket")
             text = "This is an MQTT over WebSocket endpoint: connect with a WebSocket client, subprotocol \"mqtt\".\n"
         }
-        var body = context.channel.allocator.buffer(capacity: text.utf8.count)
-        body.writeString(text)
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        send(WebSocketHTTPFiles.Response(status: status, headers: headers, body: Array(text.utf8)), method: head.method, context: context)
+    }
+
+    private func send(_ answer: WebSocketHTTPFiles.Response, method: HTTPMethod, context: ChannelHandlerContext) {
+        var headers = answer.headers
+        var body = context.channel.allocator.buffer(capacity: answer.body.count)
+        body.writeBytes(answer.body)
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "Connection", value: "close")
-        let response = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        let response = HTTPResponseHead(version: .http1_1, status: answer.status, headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
-        if head.method != .HEAD {
+        if method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }

@@ -1,3 +1,4 @@
+import MidgeBroker
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
@@ -10,7 +11,7 @@ import NIOWebSocket
 ///       → the MQTT handler
 ///
 /// An HTTP request that is not an acceptable upgrade gets an HTTP error from
-/// `WebSocketHTTPErrorResponder`. With TLS (wss) the TLS handler comes first.
+/// `WebSocketHTTPErrorResponder`, or with `http_dir` a file (`WebSocketHTTPFiles`). With TLS (wss) the TLS handler comes first.
 enum WebSocketServerPipeline {
     /// The subprotocols accepted, best first. [MQTT-6.0.0-4]: the name the server selects is
     /// "mqtt"; "mqttv3.1" is what MQTT 3.1 clients offer (Mosquitto accepts it too).
@@ -36,6 +37,12 @@ enum WebSocketServerPipeline {
         return .unsupported
     }
 
+    /// `websockets_log_level` is libwebsockets' bit mask (1 error, 2 warning, 4 notice, 8 info,
+    /// 16 debug, 64 header, ...): with notice, info, debug or header set, and `log_type
+    /// websockets`, Midge logs its own HTTP side of a websockets listener (requests answered,
+    /// upgrades), the nearest thing it has to libwebsockets' messages.
+    static func logsRequests(level: Int) -> Bool { level & (4 | 8 | 16 | 64) != 0 }
+
     /// The largest WebSocket frame accepted: the broker's maximum packet size (`max_packet_size`,
     /// else MQTT's own limit of 256 MiB plus the fixed header), but never under 64 KiB so that
     /// clients packing several small packets into one frame are not refused.
@@ -47,9 +54,12 @@ enum WebSocketServerPipeline {
 
     /// Adds the HTTP handlers and the WebSocket upgrader to `channel`; `makeMQTTHandler` is
     /// called once the upgrade is done, and its handler appended after the stream handler.
-    static func configure(_ channel: Channel, maxPacketSize: Int,
+    /// `httpFiles`: `http_dir` (plain HTTP GET/HEAD of its files); nil = every plain request is an error.
+    /// `requestLog`: where each HTTP request answered and each upgrade is logged (type websockets;
+    /// `websockets_log_level`, see `logsRequests`).
+    static func configure(_ channel: Channel, maxPacketSize: Int, httpFiles: WebSocketHTTPFiles? = nil, requestLog: BrokerLog? = nil,
                           makeMQTTHandler: @escaping () -> ChannelHandler) -> EventLoopFuture<Void> {
-        let responder = WebSocketHTTPErrorResponder()
+        let responder = WebSocketHTTPErrorResponder(files: httpFiles, requestLog: requestLog)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: maxFrameSize(maxPacketSize: maxPacketSize),
             automaticErrorHandling: false,  // WebSocketStreamHandler answers frame errors itself
@@ -67,7 +77,8 @@ enum WebSocketServerPipeline {
                 // WebSocket handlers are appended.
                 return channel.pipeline.syncOperations.removeHandler(responder).map { headers }
             },
-            upgradePipelineHandler: { channel, _ in
+            upgradePipelineHandler: { channel, head in
+                requestLog?.log(.websockets, "WebSocket upgrade of \(head.uri) from \(MQTTChannelHandler.describe(channel.remoteAddress)).")
                 do {
                     try channel.pipeline.syncOperations.addHandlers([WebSocketStreamHandler(), makeMQTTHandler()])
                     return channel.eventLoop.makeSucceededVoidFuture()

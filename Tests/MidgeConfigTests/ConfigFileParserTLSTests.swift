@@ -64,6 +64,23 @@ final class ConfigFileParserTLSTests: XCTestCase {
         XCTAssertEqual(config.listeners[0].tls.certFile, "a.crt")
     }
 
+    func testPSKDirectives() throws {
+        // psk_hint belongs to its listener and makes it a TLS listener; psk_file is a security
+        // option (global, or the listener's with per_listener_settings); tls_keyform pem is accepted.
+        var config = try parse("psk_file keys.psk\nlistener 8883\npsk_hint my hint\ntls_keyform pem\nlistener 1883\n")
+        XCTAssertEqual(config.security.pskFile, "keys.psk")
+        XCTAssertEqual(config.listeners[0].tls.pskHint, "my hint")
+        XCTAssertTrue(config.listeners[0].tls.isConfigured)
+        XCTAssertEqual(config.listeners[0].tls.sources["psk_hint"], ConfigSource(file: "tls.conf", line: 3))
+        XCTAssertFalse(config.listeners[1].tls.isConfigured)
+        config = try parse("per_listener_settings true\nlistener 8883\npsk_hint h\npsk_file a.psk\nlistener 8884\npsk_file b.psk\n")
+        XCTAssertNil(config.security.pskFile)
+        XCTAssertEqual(config.listeners.map(\.security.pskFile), ["a.psk", "b.psk"])
+        // Before any listener: the default listener's, which it creates (as in Mosquitto).
+        config = try parse("port 1884\npsk_hint h\n")
+        XCTAssertEqual(config.listeners.first?.tls.pskHint, "h")
+    }
+
     /// (configuration, the whole error it must give) rows.
     func testBadValuesAndPendingOptionsAreErrorsAtTheirLine() {
         let rows: [(text: String, error: String)] = [
@@ -73,9 +90,21 @@ final class ConfigFileParserTLSTests: XCTestCase {
              "tls.conf:2: Invalid value for require_certificate: \"yes\" (expected true or false)."),
             ("listener 8883\ncertfile a\n\ncertfile b\n", "tls.conf:4: Duplicate certfile value in configuration."),
             ("listener 8883\ncafile\n", "tls.conf:2: Missing value for cafile."),
-            // Engine and PSK options are still not supported.
-            ("listener 8883\ntls_engine pkcs11\n", "tls.conf:2: directive 'tls_engine' is not supported yet"),
-            ("listener 8883\npsk_hint x\n", "tls.conf:2: directive 'psk_hint' is not supported yet"),
+            // OpenSSL engines and finite-field DHE: refused with the reason (BoringSSL has neither).
+            ("listener 8883\ntls_engine pkcs11\n",
+             "tls.conf:2: tls_engine is not available: Midge's TLS (BoringSSL) has no OpenSSL engines; use a PEM keyfile."),
+            ("listener 8883\ntls_engine_kpass_sha1 0123\n",
+             "tls.conf:2: tls_engine_kpass_sha1 is not available: Midge's TLS (BoringSSL) has no OpenSSL engines."),
+            ("listener 8883\ntls_keyform engine\n",
+             "tls.conf:2: tls_keyform engine is not available: Midge's TLS (BoringSSL) has no OpenSSL engines; use a PEM keyfile (tls_keyform pem)."),
+            ("listener 8883\ntls_keyform der\n", "tls.conf:2: Invalid tls_keyform value \"der\" (expected pem or engine)."),
+            ("listener 8883\ndhparamfile dh.pem\n",
+             "tls.conf:2: dhparamfile is not available: Midge's TLS (BoringSSL) has no finite-field DHE; its ECDHE suites "
+             + "give forward secrecy without DH parameters. Remove the line."),
+            // Certificates and PSK on one listener: refused in both orders.
+            ("listener 8883\npsk_hint h\ncertfile a\n", "tls.conf:3: Cannot use both certificate and psk encryption in a single listener."),
+            ("listener 8883\ncafile a\npsk_hint h\n", "tls.conf:3: Cannot use both certificate and psk encryption in a single listener."),
+            ("listener 8883\npsk_hint\n", "tls.conf:2: Missing value for psk_hint."),
         ]
         for row in rows {
             XCTAssertEqual(error(row.text), row.error, row.text.debugDescription)

@@ -38,6 +38,8 @@ public struct SecuritySettings: Equatable, Sendable {
     public var passwordFile: String?
     /// `acl_file`: Mosquitto ACL file, nil = every client may do everything.
     public var aclFile: String?
+    /// `psk_file`: `identity:hexkey` lines, the pre-shared keys of the listeners with `psk_hint`.
+    public var pskFile: String?
 
     public init(allowAnonymous: Bool? = nil, allowZeroLengthClientID: Bool = true, autoIDPrefix: String = "auto-",
                 passwordFile: String? = nil, aclFile: String? = nil) {
@@ -80,6 +82,18 @@ public struct ListenerConfiguration: Equatable, Sendable {
     public var unixSocketPath: String?
     /// `max_topic_alias` (per listener in Mosquitto 2.0), 0...65535, default 10.
     public var maxTopicAlias: Int
+    /// `mount_point`: prefix put before every topic of this listener's clients (and removed from
+    /// what they receive); nil = none.
+    public var mountPoint: String?
+    /// `max_qos` / `maximum_qos`, 0...2, default 2: v5 Maximum QoS; a PUBLISH above it closes the
+    /// connection (v5 DISCONNECT 0x9B), subscriptions are granted at most this QoS.
+    public var maxQoS: Int = 2
+    /// `use_username_as_clientid`: the client id becomes the username (no username: refused).
+    public var useUsernameAsClientID = false
+    /// `http_dir`: on a websockets listener, plain HTTP GET serves the files of this folder.
+    public var httpDir: String?
+    /// File and line of `http_dir` (for start-up errors).
+    public var httpDirSource: ConfigSource?
     /// Security settings made while this listener was current; only used when
     /// `BrokerConfiguration.perListenerSettings` is true.
     public var security: SecuritySettings
@@ -197,6 +211,23 @@ public struct BrokerConfiguration: Equatable, Sendable {
     /// Midge's `connect_timeout`: seconds a new connection may take (TLS handshake included) to
     /// send its CONNECT before it is closed; 0 = wait forever, as Mosquitto does. Default 15.
     public var connectTimeout: Int
+    /// `clientid_prefixes` (deprecated in Mosquitto): only client ids starting with it may
+    /// connect (others: CONNACK Not authorized); nil = any.
+    public var clientIDPrefixes: String?
+    /// `memory_limit` in bytes, 0 = none: beyond it an incoming PUBLISH closes its connection
+    /// (see MemoryLimit.swift for what is measured).
+    public var memoryLimit: Int
+    /// `websockets_headers_size` (0 = libwebsockets' default, 1024): kept for compatibility;
+    /// Midge's HTTP parser (SwiftNIO's) takes request heads up to 80 KiB, more than the largest
+    /// value (65535), so every head libwebsockets would take is taken.
+    public var websocketsHeadersSize: Int
+    /// `websockets_log_level`: kept for compatibility (a libwebsockets bit mask; Midge has no
+    /// libwebsockets: its WebSocket events follow `log_type websockets`).
+    public var websocketsLogLevel: Int
+    /// `sys_interval` seconds, default 10 (0 = no $SYS). Kept: Midge publishes no $SYS tree yet.
+    public var sysInterval: Int
+    /// `auth_plugin_deny_special_chars` of the last `auth_plugin` (default true).
+    public var authPluginDenySpecialChars: Bool
     /// Non-fatal diagnostics ("file:line: text"), e.g. deprecated or obsolete options that
     /// Mosquitto accepts with a notice or warning.
     public var warnings: [String]
@@ -239,6 +270,12 @@ public struct BrokerConfiguration: Equatable, Sendable {
         authBanTime = 60
         connectionRateLimit = 0
         connectTimeout = 15
+        clientIDPrefixes = nil
+        memoryLimit = 0
+        websocketsHeadersSize = 0
+        websocketsLogLevel = 0
+        sysInterval = 10
+        authPluginDenySpecialChars = true
         warnings = []
     }
 

@@ -34,6 +34,8 @@ public struct TLSSettings: Equatable, Sendable {
     public var ciphers: String?
     /// `ciphers_tls1.3`: TLS 1.3 suites; nil = all.
     public var ciphersTLS13: String?
+    /// `psk_hint`: the listener speaks TLS-PSK (keys from `psk_file`), this hint sent to clients.
+    public var pskHint: String?
     /// File and line of each directive given (key: the directive's name), for start-up errors.
     public var sources: [String: ConfigSource] = [:]
 
@@ -43,7 +45,7 @@ public struct TLSSettings: Equatable, Sendable {
     /// (the server then requires `certfile` and `keyfile`). `require_certificate false` and the
     /// like alone leave a plain listener plain, as in Mosquitto.
     public var isConfigured: Bool {
-        certFile != nil || keyFile != nil || caFile != nil || caPath != nil || crlFile != nil
+        certFile != nil || keyFile != nil || caFile != nil || caPath != nil || crlFile != nil || pskHint != nil
     }
 
     /// Where `directive` was given, or the listener's own line.

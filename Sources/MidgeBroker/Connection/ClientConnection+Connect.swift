@@ -13,6 +13,13 @@ extension ClientConnection {
         log.debug("Received CONNECT from \(transport.remoteAddress) as \(connect.clientID)")
         // Known before any refusal: a refusing CONNACK must fit it too [MQTT-3.2.2-19] [MQTT-3.2.2-20].
         if version == .v5 { clientMaximumPacketSize = properties.maximumPacketSize.map { Int($0) } ?? .max }
+        if let will = connect.will, will.qos.rawValue > policy.maxQoS.rawValue {
+            // max_qos: a will above it is refused as Mosquitto does (v5 CONNACK 0x9B; v3 has no
+            // such code: the connection closes without CONNACK).
+            guard version == .v5 else { return refuseSilently("will QoS \(will.qos.rawValue) above max_qos") }
+            refuse(.qosNotSupported, "will QoS \(will.qos.rawValue) above max_qos \(policy.maxQoS.rawValue)")
+            return
+        }
 
         var clientID = connect.clientID
         var assignedID: String?
@@ -26,6 +33,11 @@ extension ClientConnection {
             if version == .v5 { assignedID = clientID }
         }
         self.clientID = clientID
+        if let prefix = configuration.clientIDPrefixes, !clientID.hasPrefix(prefix) {
+            // clientid_prefixes (Mosquitto: CONNACK Not authorized, 3.1.1 code 5).
+            refuse(.notAuthorized, "client id does not start with clientid_prefixes")
+            return
+        }
 
         if properties.authenticationMethod != nil {
             refuse(.badAuthenticationMethod, "enhanced authentication is not supported")
@@ -54,6 +66,17 @@ extension ClientConnection {
             }
         } else {
             verdict = policy.security.authenticate(username: connect.username, password: connect.password)
+        }
+        if policy.useUsernameAsClientID && verdict == .accepted {
+            // use_username_as_clientid: the (certificate's or CONNECT's) username is the client
+            // id; without one the client is not authorised, as in Mosquitto.
+            guard let name = username else {
+                refuse(.notAuthorized, "use_username_as_clientid and no username")
+                return
+            }
+            // (An id assigned to an empty one is announced as the username, as Mosquitto does.)
+            clientID = name
+            self.clientID = name
         }
         switch verdict {
         case .accepted:
@@ -105,7 +128,7 @@ extension ClientConnection {
             willProperties.willDelayInterval = nil
             // Compacted: a slice of the read buffer would pin it (and make NIO allocate a new one
             // for the next read) for as long as the connection lives.
-            self.will = Message(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
+            self.will = Message(topic: (policy.mountPoint ?? "") + will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
                                 properties: willProperties, receivedAt: context.eventLoop.now, publisherClientID: clientID).compacted()
         }
 
@@ -141,6 +164,8 @@ extension ClientConnection {
         if policy.maxTopicAlias > 0 { connack.topicAliasMaximum = UInt16(clamping: policy.maxTopicAlias) }
         if configuration.maxPacketSize > 0 { connack.maximumPacketSize = UInt32(clamping: configuration.maxPacketSize) }
         if !configuration.retainAvailable { connack.retainAvailable = 0 }
+        // max_qos below 2: announced (a client must not publish above it [MQTT-3.2.2-11]).
+        if policy.maxQoS != .exactlyOnce { connack.maximumQoS = policy.maxQoS.rawValue }
         return connack
     }
 
@@ -154,11 +179,20 @@ extension ClientConnection {
     /// v3 clients) and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7].
     private func refuse(_ reason: ReasonCode, _ why: String) {
         var connack = ConnAckPacket(reasonCode: reason)
+        // max_qos below 2 is announced in every v5 CONNACK, refusals too (as Mosquitto).
+        if version == .v5 && policy.maxQoS != .exactlyOnce { connack.properties.maximumQoS = policy.maxQoS.rawValue }
         if version == .v5 && requestProblemInformation { connack.properties.reasonString = why }
         log.debug("Sending CONNACK to \(clientID) (0, \(reason.rawValue))")
         sendAck(.connack(connack))   // drops the reason string if the client's Maximum Packet Size needs it
         state = .closed
         if configuration.connectionMessages { log.notice("Client \(logName) disconnected, \(why).") }
+        closeTransport()
+    }
+
+    /// Closes a refused CONNECT without CONNACK (v3 has no return code for it).
+    private func refuseSilently(_ why: String) {
+        state = .closed
+        log.notice("Client \(logName) disconnected, \(why).")
         closeTransport()
     }
 

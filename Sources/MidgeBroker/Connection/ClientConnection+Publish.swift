@@ -5,6 +5,17 @@ import NIOCore
 extension ClientConnection {
     func handlePublish(_ packet: PublishPacket) {
         guard let session else { return }
+        if packet.qos.rawValue > policy.maxQoS.rawValue {
+            // max_qos: above it the client is disconnected, as Mosquitto does (v5 DISCONNECT 0x9B).
+            close(reason: .qosNotSupported, log: "Too high QoS in PUBLISH from \(clientID), disconnecting.")
+            return
+        }
+        if configuration.memoryLimit > 0, broker.memoryLimit.exceeded(by: packet.payload.readableBytes) {
+            // memory_limit: the message is dropped and its publisher disconnected (v5 0x80), as
+            // Mosquitto does when an allocation would exceed the limit.
+            close(reason: .unspecifiedError, log: "Client \(clientID) disconnected due to out of memory.")
+            return
+        }
         if !packet.properties.subscriptionIdentifiers.isEmpty {
             // A PUBLISH from a client MUST NOT contain a Subscription Identifier [MQTT-3.3.4-6].
             protocolError("PUBLISH with a subscription identifier")
@@ -27,6 +38,7 @@ extension ClientConnection {
                 aliasTables.inbound[alias] = topic
             }
         }
+        if let mount = policy.mountPoint { topic = mount + topic }
         if log.isEnabled(.debug) {
             log.debug("Received PUBLISH from \(clientID) (d\(packet.dup ? 1 : 0), q\(packet.qos.rawValue), r\(packet.retain ? 1 : 0), m\(packet.packetID), '\(topic)', ... (\(packet.payload.readableBytes) bytes))")
         }

@@ -10,8 +10,10 @@ extension ClientConnection {
         var codes: [ReasonCode] = []
         var retainedDeliveries: [Delivery] = []
         let now = context.eventLoop.now
-        for request in packet.subscriptions {
-            let filter = request.filter
+        for var request in packet.subscriptions {
+            // max_qos caps the granted QoS; mount_point prefixes the filter (inside a shared one).
+            if request.options.qos.rawValue > policy.maxQoS.rawValue { request.options.qos = policy.maxQoS }
+            let filter = mounted(request.filter)
             log.debug("\t\(filter) (QoS \(request.options.qos.rawValue))")
             let shared = Topic.parseShared(filter)
             guard shared?.isValid ?? Topic.isValidFilter(filter) else {
@@ -72,11 +74,24 @@ extension ClientConnection {
         for delivery in retainedDeliveries { session.deliver(delivery, broker: broker, context: context) }
     }
 
+    /// `filter` under the listener's mount_point (for `$share/GROUP/F`, F is mounted).
+    func mounted(_ filter: String) -> String {
+        guard let mount = policy.mountPoint else { return filter }
+        if let shared = Topic.parseShared(filter) {
+            // An invalid shared filter stays as it is (and is refused as such).
+            return shared.isValid ? "$share/\(shared.group)/" + mount + shared.filter : filter
+        }
+        return mount + filter
+    }
+
     func handleUnsubscribe(_ packet: UnsubscribePacket) {
         guard let session else { return }
         log.debug("Received UNSUBSCRIBE from \(clientID)")
         var codes: [ReasonCode] = []
-        for filter in packet.filters {
+        for requested in packet.filters {
+            // Mosquitto 2.0.11 forgets the mount point here (the subscription stays); the spec
+            // wants it removed [MQTT-3.10.4-1], so the filter is mounted as in SUBSCRIBE.
+            let filter = mounted(requested)
             log.debug("\t\(filter)")
             let existed = broker.subscriptions.unsubscribe(session: session, filter: filter)
             session.subscriptions[ExactText(filter)] = nil

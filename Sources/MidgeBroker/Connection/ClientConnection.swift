@@ -305,7 +305,13 @@ public final class ClientConnection {
     @discardableResult
     func sendPublish(_ delivery: Delivery, packetID: UInt16, dup: Bool, applyExpiry: Bool = true) -> Bool {
         guard state == .connected else { return false }
-        let message = delivery.message
+        var message = delivery.message
+        if let mount = policy.mountPoint {
+            // mount_point: the prefix comes off; a topic that is only the prefix (or outside it)
+            // is not sent, as in Mosquitto.
+            guard let unmounted = message.unmounted(mount) else { return false }
+            message = unmounted
+        }
         var size = 0
         var payloadIncluded = false
         var alias: (alias: UInt16, sendTopic: Bool)?

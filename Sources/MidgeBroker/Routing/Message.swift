@@ -65,6 +65,17 @@ public final class Message: @unchecked Sendable {
         return compact
     }
 
+    /// This message with `mount` taken off the front of its topic (for a client of a listener
+    /// with `mount_point`), or nil when the topic does not continue past it.
+    func unmounted(_ mount: String) -> Message? {
+        guard topic.utf8.count > mount.utf8.count, topic.utf8.starts(with: mount.utf8) else { return nil }
+        let rest = String(Substring(topic.utf8.dropFirst(mount.utf8.count)))
+        let copy = Message(topic: rest, payload: payload, qos: qos, retain: retain, properties: properties, expiresAt: expiresAt,
+                           publisher: publisher, publisherClientID: publisherClientID)
+        copy.storeID = storeID
+        return copy
+    }
+
     public func isExpired(at now: NIODeadline) -> Bool {
         guard let deadline = expiresAt else { return false }
         return deadline <= now
