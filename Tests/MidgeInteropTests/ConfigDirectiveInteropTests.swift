@@ -1,4 +1,5 @@
 import Foundation
+import MidgeTestSupport
 import XCTest
 
 /// mosquitto.conf(5) directives shown on the `midge` process itself: a config file, the broker
@@ -165,6 +166,62 @@ final class ConfigDirectiveInteropTests: InteropTestCase {
         let r = waitForExit(sub, broker: broker)
         // 100 + 100 fit in 250; the third would make 300.
         XCTAssertTrue(r.stdout.contains("publishes 2\n"), "\(r)")
+    }
+
+    // MARK: - TLS
+
+    private var certs: TLSTestCertificates { .shared }
+
+    /// `capath`: a folder of hashed CA certificates (`openssl rehash`) is what client
+    /// certificates must chain to, as `cafile` is.
+    func testCAPathVerifiesClientCertificates() throws {
+        let caDir = workDir.appendingPathComponent("ca-dir")
+        try FileManager.default.createDirectory(at: caDir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: certs.caFile, toPath: caDir.appendingPathComponent("ca.pem").path)
+        let openssl = try Executables.require("openssl", hint: "apt-get install openssl")
+        let rehash = try ClientProcess.run(openssl, ["rehash", caDir.path], timeout: peerTimeout, directory: workDir)
+        XCTAssertEqual(rehash.exitCode, 0, "\(rehash)")
+        let broker = try startBroker(config: """
+            listener {PORT} 127.0.0.1
+            allow_anonymous true
+            certfile \(certs.serverCert)
+            keyfile \(certs.serverKey)
+            capath \(caDir.path)
+            require_certificate true
+            """)
+        try mosquittoPub(broker, ["--cafile", certs.caFile, "--cert", certs.clientCert, "--key", certs.clientKey, "-t", "capath", "-m", "x"])
+        let pub = try Executables.require("mosquitto_pub", hint: "apt-get install mosquitto-clients")
+        let refused = try ClientProcess.run(pub, ["-h", broker.host, "-p", String(broker.port), "--cafile", certs.caFile, "-t", "capath", "-m", "x"],
+                                            timeout: peerTimeout, directory: workDir)
+        XCTAssertNotEqual(refused.exitCode, 0, "a client without certificate was served: \(refused)")
+    }
+
+    /// `ciphers` limits the TLS 1.2 cipher suites: a client offering only others fails the
+    /// handshake. `ciphers_tls1.3` is accepted with a warning (BoringSSL always offers its three
+    /// TLS 1.3 suites) and TLS 1.3 clients are served.
+    func testCiphersLimitTheTLS12SuitesAndCiphersTLS13IsAcceptedWithAWarning() throws {
+        let broker = try startBroker(config: """
+            listener {PORT} 127.0.0.1
+            allow_anonymous true
+            log_dest stdout
+            certfile \(certs.serverCert)
+            keyfile \(certs.serverKey)
+            ciphers ECDHE-ECDSA-AES256-GCM-SHA384
+            ciphers_tls1.3 TLS_AES_256_GCM_SHA384
+            """)
+        // openssl s_client held to TLS 1.2 (mosquitto_pub's --tls-version only sets a minimum).
+        let openssl = try Executables.require("openssl", hint: "apt-get install openssl")
+        func handshake(_ cipher: String) throws -> ProcessResult {
+            try ClientProcess.run(openssl, ["s_client", "-connect", "127.0.0.1:\(broker.port)", "-tls1_2", "-cipher", cipher,
+                                            "-CAfile", certs.caFile, "-verify_return_error"],
+                                  stdin: "", timeout: peerTimeout, directory: workDir)
+        }
+        let allowed = try handshake("ECDHE-ECDSA-AES256-GCM-SHA384")
+        XCTAssertEqual(allowed.exitCode, 0, "\(allowed)")
+        let refused = try handshake("ECDHE-ECDSA-AES128-GCM-SHA256")
+        XCTAssertNotEqual(refused.exitCode, 0, "a cipher outside `ciphers` was accepted: \(refused)")
+        try mosquittoPub(broker, ["--cafile", certs.caFile, "--tls-version", "tlsv1.3", "-t", "ciphers", "-m", "x"])
+        XCTAssertTrue(brokerLog(broker).contains("ciphers_tls1.3 is accepted but"), brokerLog(broker))
     }
 
     // MARK: - Accepted for compatibility
