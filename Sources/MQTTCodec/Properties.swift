@@ -339,7 +339,9 @@ public struct Properties: Equatable, Sendable {
             return value
         }
         switch identifier {
-        case .payloadFormatIndicator: payloadFormatIndicator = try zeroOrOne(buffer.readMQTTByte(name))
+        // Any value is kept and forwarded unaltered [MQTT-3.3.2-4]: the spec defines 0 and 1 but
+        // does not make another value an error, and Mosquitto forwards it (12-prop-subpub-payload-format).
+        case .payloadFormatIndicator: payloadFormatIndicator = try buffer.readMQTTByte(name)
         case .messageExpiryInterval: messageExpiryInterval = try buffer.readMQTTUInt32(name)
         case .contentType: contentType = try buffer.readMQTTString(name)
         case .responseTopic:
