@@ -76,9 +76,9 @@ public struct PacketDecoder: Sendable {
         case .pubrec: packet = .pubrec(try Self.decodePubAck(&body, version: version))
         case .pubrel: packet = .pubrel(try Self.decodePubAck(&body, version: version))
         case .pubcomp: packet = .pubcomp(try Self.decodePubAck(&body, version: version))
-        case .subscribe: packet = .subscribe(try Self.malformedOnError { try Self.decodeSubscribe(&body, version: version) })
+        case .subscribe: packet = .subscribe(try Self.decodeSubscribe(&body, version: version))
         case .suback: packet = .suback(try Self.decodeSubAck(&body, version: version))
-        case .unsubscribe: packet = .unsubscribe(try Self.malformedOnError { try Self.decodeUnsubscribe(&body, version: version) })
+        case .unsubscribe: packet = .unsubscribe(try Self.decodeUnsubscribe(&body, version: version))
         case .unsuback: packet = .unsuback(try Self.decodeUnsubAck(&body, version: version))
         case .pingreq, .pingresp:
             guard body.readableBytes == 0 else { throw MQTTCodecError.malformed("\(type) with a non-zero remaining length") }
@@ -92,18 +92,6 @@ public struct PacketDecoder: Sendable {
             throw MQTTCodecError.malformed("\(body.readableBytes) unexpected bytes at the end of \(type)")
         }
         return packet
-    }
-
-    /// Every error in a SUBSCRIBE or UNSUBSCRIBE is reported as 0x81 Malformed Packet, as
-    /// Mosquitto does (its DISCONNECT says 0x81 where the spec names a Protocol Error, e.g.
-    /// packet identifier 0 or Retain Handling 3; the reason code of that DISCONNECT is the
-    /// server's to choose, spec 4.13.1).
-    private static func malformedOnError<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as MQTTCodecError where error.reasonCode == .protocolError {
-            throw MQTTCodecError.malformed(error.detail)
-        }
     }
 
     // MARK: CONNECT

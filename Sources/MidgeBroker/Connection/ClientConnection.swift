@@ -205,11 +205,18 @@ public final class ClientConnection {
         // PUBLISH, SUBSCRIBE, UNSUBSCRIBE or a reserved packet type; an error in any other
         // packet just closes (the DISCONNECT is a SHOULD, spec 4.13.1).
         let disconnects: Bool
+        var reason = error.reasonCode
         switch error.packetType {
-        case nil, .publish?, .subscribe?, .unsubscribe?: disconnects = true
-        default: disconnects = error.reasonCode == .packetTooLarge
+        case .subscribe?, .unsubscribe?:
+            // Mosquitto calls every error in these Malformed Packet (e.g. packet identifier 0,
+            // Retain Handling 3: 13-malformed-subscribe-v5), where the spec names some a Protocol
+            // Error; the DISCONNECT's reason code is a SHOULD (spec 4.13.1).
+            disconnects = true
+            if reason == .protocolError { reason = .malformedPacket }
+        case nil, .publish?: disconnects = true
+        default: disconnects = reason == .packetTooLarge
         }
-        close(reason: error.reasonCode, log: "Client \(logName) disconnected due to \(what) (\(error.detail)).", sendDisconnect: disconnects)
+        close(reason: reason, log: "Client \(logName) disconnected due to \(what) (\(error.detail)).", sendDisconnect: disconnects)
     }
 
     func protocolError(_ detail: String, reason: ReasonCode = .protocolError, sendDisconnect: Bool = true) {
