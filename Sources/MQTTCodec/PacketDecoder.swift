@@ -36,7 +36,14 @@ public struct PacketDecoder: Sendable {
         guard let first = buffer.getInteger(at: start, as: UInt8.self) else { return nil }
         var cursor = buffer
         cursor.moveReaderIndex(forwardBy: 1)
-        guard let remainingLength = try cursor.readVariableByteInteger() else { return nil }
+        let remaining: Int?
+        do {
+            remaining = try cursor.readVariableByteInteger()
+        } catch var error as MQTTCodecError {
+            error.packetType = PacketType(rawValue: first >> 4)
+            throw error
+        }
+        guard let remainingLength = remaining else { return nil }
         let headerLength = cursor.readerIndex - start
         if headerLength + remainingLength > maximumPacketSize {
             throw MQTTCodecError(.packetTooLarge, "packet of \(headerLength + remainingLength) bytes exceeds the maximum packet size \(maximumPacketSize)",

@@ -63,8 +63,9 @@ extension ClientConnection {
             log.warning("Refused PUBLISH from \(clientID) on '\(topic)': the store cannot write.")
             reason = .quotaExceeded
         } else if sizeLimit > 0 && packet.payload.readableBytes > sizeLimit {
-            // message_size_limit: not forwarded, but the QoS flow completes with 0x95 (Mosquitto's behaviour).
-            reason = .packetTooLarge
+            // message_size_limit: not forwarded, but the QoS flow completes (Mosquitto's behaviour).
+            // v5: 0x83, not Mosquitto's 0x95, which is not a PUBACK/PUBREC reason code [MQTT-3.4.2-1] [MQTT-3.5.2-1].
+            reason = .implementationSpecificError
         } else if Self.isReservedDollarTopic(topic) || !session.allows(.write, topic) {
             // Denied by the ACL (and clients never publish into the broker's own $SYS tree):
             // v5 QoS 1/2 get 0x87; v3 gets its acknowledgement and the message is dropped.
