@@ -144,6 +144,22 @@ final class AccessControlEndToEndTests: XCTestCase {
         }
     }
 
+    func testAclRefusesSubscriptionsRefusesFiltersWithoutReadAccess() async throws {
+        // Midge's acl_refuses_subscriptions (not Mosquitto's): a filter beyond the user's read rules
+        // gets 0x80 in both versions (the Paho suite's test_subscribe_failure), the others granted.
+        let broker = try makeBroker { $0.aclRefusesSubscriptions = true }
+        defer { broker.shutdown() }
+        for version in [ProtocolVersion.v3_1_1, .v5] {
+            let (ciel, _) = try await connack(broker, "ciel-\(version.rawValue)", version, user: "ciel", password: "ciel")
+            try await ciel.send(.subscribe(SubscribePacket(packetID: 9, subscriptions: [
+                TopicSubscription(filter: "home/#"), TopicSubscription(filter: "#"), TopicSubscription(filter: "home/vault"),
+            ])))
+            guard case .suback(let suback) = try await ciel.receive() else { return XCTFail() }
+            XCTAssertEqual(suback.reasonCodes, [.grantedQoS0, .unspecifiedError, .unspecifiedError], "\(version)")
+            await ciel.close()
+        }
+    }
+
     func testRetainedDeliveryIsCheckedAgainstReadAccess() async throws {
         let broker = try makeBroker()
         defer { broker.shutdown() }

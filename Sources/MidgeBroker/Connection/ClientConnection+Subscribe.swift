@@ -15,9 +15,15 @@ extension ClientConnection {
             log.debug("\t\(filter) (QoS \(request.options.qos.rawValue))")
             // The decoder has refused invalid filters (Malformed Packet, as Mosquitto).
             let shared = Topic.parseShared(filter)
-            // The ACL is not consulted: as with Mosquitto's acl_file, every valid filter is
-            // granted and the ACL decides what is delivered (`read`), message by message
-            // (09-acl-access-variants, 09-acl-empty-file).
+            // As with Mosquitto's acl_file, every valid filter is granted and the ACL decides what
+            // is delivered (`read`), message by message (09-acl-access-variants, 09-acl-empty-file);
+            // Midge's `acl_refuses_subscriptions` refuses a filter the ACL gives no read access to
+            // with 0x80 in both versions (which the Paho suite's v5 test_subscribe_failure requires).
+            if configuration.aclRefusesSubscriptions && !session.allows(.subscribe, shared?.filter ?? filter) {
+                log.debug("Denied SUBSCRIBE from \(clientID) to \(filter)")
+                codes.append(.unspecifiedError)
+                continue
+            }
             let subscription = Subscription(session: session, filter: filter, options: request.options, identifier: identifier)
             let existed = broker.subscriptions.subscribe(subscription)
             session.subscriptions[ExactText(filter)] = subscription
