@@ -16,10 +16,17 @@ public struct PacketDecoder: Sendable {
         set { maximumPacketSizeStorage = UInt32(clamping: newValue) }
     }
     private var maximumPacketSizeStorage: UInt32
+    /// A server's decoder refuses a PUBLISH whose topic has more than `topicLevelLimit` "/"
+    /// separators with a Protocol Error, as Mosquitto does; a client's decoder accepts any topic.
+    public var limitsTopicLevels: Bool
 
-    public init(protocolVersion: ProtocolVersion? = nil, maximumPacketSize: Int = .max) {
+    /// Mosquitto's limit: a topic name or filter may hold at most this many "/" separators.
+    public static let topicLevelLimit = 200
+
+    public init(protocolVersion: ProtocolVersion? = nil, maximumPacketSize: Int = .max, limitsTopicLevels: Bool = false) {
         self.protocolVersion = protocolVersion
         self.maximumPacketSizeStorage = UInt32(clamping: maximumPacketSize)
+        self.limitsTopicLevels = limitsTopicLevels
     }
 
     /// Decodes the next complete packet from `buffer`, consuming its bytes. Returns nil (consuming
@@ -29,13 +36,27 @@ public struct PacketDecoder: Sendable {
         guard let first = buffer.getInteger(at: start, as: UInt8.self) else { return nil }
         var cursor = buffer
         cursor.moveReaderIndex(forwardBy: 1)
-        guard let remainingLength = try cursor.readVariableByteInteger() else { return nil }
+        let remaining: Int?
+        do {
+            remaining = try cursor.readVariableByteInteger()
+        } catch var error as MQTTCodecError {
+            error.packetType = PacketType(rawValue: first >> 4)
+            throw error
+        }
+        guard let remainingLength = remaining else { return nil }
         let headerLength = cursor.readerIndex - start
         if headerLength + remainingLength > maximumPacketSize {
-            throw MQTTCodecError(.packetTooLarge, "packet of \(headerLength + remainingLength) bytes exceeds the maximum packet size \(maximumPacketSize)")
+            throw MQTTCodecError(.packetTooLarge, "packet of \(headerLength + remainingLength) bytes exceeds the maximum packet size \(maximumPacketSize)",
+                                 packetType: PacketType(rawValue: first >> 4))
         }
         guard var body = cursor.readSlice(length: remainingLength) else { return nil }
-        let packet = try decodePacket(first: first, body: &body)
+        let packet: MQTTPacket
+        do {
+            packet = try decodePacket(first: first, body: &body)
+        } catch var error as MQTTCodecError {
+            error.packetType = PacketType(rawValue: first >> 4)
+            throw error
+        }
         buffer.moveReaderIndex(to: cursor.readerIndex)
         return packet
     }
@@ -57,7 +78,7 @@ public struct PacketDecoder: Sendable {
         switch type {
         case .connect: packet = .connect(try decodeConnect(&body))
         case .connack: packet = .connack(try Self.decodeConnAck(&body, version: version))
-        case .publish: packet = .publish(try Self.decodePublish(flags: flags, body: &body, version: version))
+        case .publish: packet = .publish(try Self.decodePublish(flags: flags, body: &body, version: version, limitsTopicLevels: limitsTopicLevels))
         case .puback: packet = .puback(try Self.decodePubAck(&body, version: version))
         case .pubrec: packet = .pubrec(try Self.decodePubAck(&body, version: version))
         case .pubrel: packet = .pubrel(try Self.decodePubAck(&body, version: version))
@@ -154,7 +175,7 @@ public struct PacketDecoder: Sendable {
         return ConnAckPacket(sessionPresent: flags == 1, reasonCode: reason, returnCode: returnCode)
     }
 
-    static func decodePublish(flags: UInt8, body: inout ByteBuffer, version: ProtocolVersion) throws -> PublishPacket {
+    static func decodePublish(flags: UInt8, body: inout ByteBuffer, version: ProtocolVersion, limitsTopicLevels: Bool = false) throws -> PublishPacket {
         guard let qos = QoS(rawValue: (flags >> 1) & 0x03) else {
             // QoS 3 is a Malformed Packet [MQTT-3.3.1-4].
             throw MQTTCodecError.malformed("PUBLISH with QoS 3")
@@ -165,8 +186,16 @@ public struct PacketDecoder: Sendable {
         if qos == .atMostOnce && dup { throw MQTTCodecError.malformed("PUBLISH with QoS 0 and DUP set") }
         let topic = try body.readMQTTString("topic name")
         // A topic name never holds wildcards [MQTT-3.3.2-2]; an empty one is allowed only with a topic alias (v5).
-        for byte in topic.utf8 where byte == UInt8(ascii: "+") || byte == UInt8(ascii: "#") {
-            throw MQTTCodecError(.topicNameInvalid, "topic name '\(topic)' contains a wildcard")
+        var separators = 0
+        for byte in topic.utf8 where byte <= UInt8(ascii: "/") {
+            if byte == UInt8(ascii: "/") {
+                separators += 1
+            } else if byte == UInt8(ascii: "+") || byte == UInt8(ascii: "#") {
+                throw MQTTCodecError(.topicNameInvalid, "topic name '\(topic)' contains a wildcard")
+            }
+        }
+        if limitsTopicLevels && separators > topicLevelLimit {
+            throw MQTTCodecError.protocolError("topic name with more than \(topicLevelLimit) '/' separators")
         }
         var packetID: UInt16 = 0
         if qos != .atMostOnce {
@@ -200,7 +229,7 @@ public struct PacketDecoder: Sendable {
         if properties.subscriptionIdentifiers.count > 1 { throw MQTTCodecError.protocolError("more than one subscription identifier") }
         var subscriptions: [TopicSubscription] = []
         while body.readableBytes > 0 {
-            let filter = try body.readMQTTString("topic filter")
+            let filter = try Self.readTopicFilter(&body)
             let options = try body.readMQTTByte("subscription options")
             if version == .v5 {
                 // Bits 6 and 7 are reserved [MQTT-3.8.3-5]; Maximum QoS 3 and Retain Handling 3 are
@@ -231,6 +260,24 @@ public struct PacketDecoder: Sendable {
         return SubscribePacket(packetID: packetID, subscriptions: subscriptions, properties: properties)
     }
 
+    /// A SUBSCRIBE or UNSUBSCRIBE topic filter. As in Mosquitto, a filter that is not valid (empty
+    /// [MQTT-4.7.3-1], a wildcard misplaced [MQTT-4.7.1-1] [MQTT-4.7.1-2], a malformed shared
+    /// subscription [MQTT-4.8.2-1] [MQTT-4.8.2-2], or more than `topicLevelLimit` "/" separators)
+    /// makes the packet Malformed: v5 DISCONNECT 0x81, 3.1.1 closed (13-malformed-subscribe-v5,
+    /// 02-subscribe-long-topic).
+    static func readTopicFilter(_ body: inout ByteBuffer) throws -> String {
+        let filter = try body.readMQTTString("topic filter")
+        guard Topic.parseShared(filter)?.isValid ?? Topic.isValidFilter(filter) else {
+            throw MQTTCodecError.malformed("invalid topic filter '\(filter)'")
+        }
+        var separators = 0
+        for byte in filter.utf8 where byte == UInt8(ascii: "/") { separators += 1 }
+        guard separators <= topicLevelLimit else {
+            throw MQTTCodecError.malformed("topic filter with more than \(topicLevelLimit) '/' separators")
+        }
+        return filter
+    }
+
     static func decodeSubAck(_ body: inout ByteBuffer, version: ProtocolVersion) throws -> SubAckPacket {
         let packetID = try body.readMQTTUInt16("packet identifier")
         let properties = version == .v5 ? try Properties.read(from: &body, context: .suback) : .none
@@ -251,7 +298,9 @@ public struct PacketDecoder: Sendable {
         guard packetID != 0 else { throw MQTTCodecError.protocolError("UNSUBSCRIBE with packet identifier 0") }
         let properties = version == .v5 ? try Properties.read(from: &body, context: .unsubscribe) : .none
         var filters: [String] = []
-        while body.readableBytes > 0 { filters.append(try body.readMQTTString("topic filter")) }
+        while body.readableBytes > 0 {
+            filters.append(try Self.readTopicFilter(&body))
+        }
         // An UNSUBSCRIBE with no topic filter is a Protocol Error [MQTT-3.10.3-2].
         guard !filters.isEmpty else { throw MQTTCodecError.protocolError("UNSUBSCRIBE with no topic filters") }
         return UnsubscribePacket(packetID: packetID, filters: filters, properties: properties)

@@ -112,6 +112,10 @@ public struct Properties: Equatable, Sendable {
         @exclusivity(unchecked) var wildcardSubscriptionAvailable: UInt8?
         @exclusivity(unchecked) var subscriptionIdentifierAvailable: UInt8?
         @exclusivity(unchecked) var sharedSubscriptionAvailable: UInt8?
+        /// The encoded message properties (Payload Format Indicator, Content Type, Response Topic,
+        /// Correlation Data, User Properties) in the order the sender wrote them, kept only when
+        /// that is not the order `write` uses; nil again once one of them is changed.
+        @exclusivity(unchecked) var receivedOrder: ByteBuffer?
 
         init() {}
 
@@ -144,6 +148,7 @@ public struct Properties: Equatable, Sendable {
             copy.wildcardSubscriptionAvailable = wildcardSubscriptionAvailable
             copy.subscriptionIdentifierAvailable = subscriptionIdentifierAvailable
             copy.sharedSubscriptionAvailable = sharedSubscriptionAvailable
+            copy.receivedOrder = receivedOrder
             return copy
         }
 
@@ -189,7 +194,7 @@ public struct Properties: Equatable, Sendable {
 
     public var payloadFormatIndicator: UInt8? {
         get { storage.payloadFormatIndicator }
-        _modify { makeUnique(); yield &storage.payloadFormatIndicator }
+        _modify { makeUnique(); storage.receivedOrder = nil; yield &storage.payloadFormatIndicator }
     }
     public var messageExpiryInterval: UInt32? {
         get { storage.messageExpiryInterval }
@@ -197,15 +202,15 @@ public struct Properties: Equatable, Sendable {
     }
     public var contentType: String? {
         get { storage.contentType }
-        _modify { makeUnique(); yield &storage.contentType }
+        _modify { makeUnique(); storage.receivedOrder = nil; yield &storage.contentType }
     }
     public var responseTopic: String? {
         get { storage.responseTopic }
-        _modify { makeUnique(); yield &storage.responseTopic }
+        _modify { makeUnique(); storage.receivedOrder = nil; yield &storage.responseTopic }
     }
     public var correlationData: ByteBuffer? {
         get { storage.correlationData }
-        _modify { makeUnique(); yield &storage.correlationData }
+        _modify { makeUnique(); storage.receivedOrder = nil; yield &storage.correlationData }
     }
     /// Several on a PUBLISH sent by the server; at most one on SUBSCRIBE.
     public var subscriptionIdentifiers: [Int] {
@@ -278,7 +283,7 @@ public struct Properties: Equatable, Sendable {
     }
     public var userProperties: [UserProperty] {
         get { storage.userProperties }
-        _modify { makeUnique(); yield &storage.userProperties }
+        _modify { makeUnique(); storage.receivedOrder = nil; yield &storage.userProperties }
     }
     public var maximumPacketSize: UInt32? {
         get { storage.maximumPacketSize }
@@ -314,6 +319,12 @@ public struct Properties: Equatable, Sendable {
         guard var slice = buffer.readSlice(length: length) else { throw MQTTCodecError.malformed("property length exceeds packet") }
         var properties = Properties()
         var seen: UInt64 = 0
+        let start = slice
+        // The rank of the last message property read (see `messagePropertyRank`): a lower rank
+        // after a higher one means the sender's order is not ours, and is kept (rare, so the
+        // common case costs a comparison per property).
+        var lastRank = 0
+        var reordered = false
         while slice.readableBytes > 0 {
             guard let rawIdentifier = try slice.readVariableByteInteger() else { throw MQTTCodecError.malformed("truncated property identifier") }
             guard rawIdentifier < 0x80, let identifier = PropertyIdentifier(rawValue: UInt8(rawIdentifier)) else {
@@ -327,9 +338,49 @@ public struct Properties: Equatable, Sendable {
             // Including a property more than once is a Protocol Error (spec 2.2.2.2).
             if seen & bit != 0 && !repeatable { throw MQTTCodecError.protocolError("duplicate property \(identifier)") }
             seen |= bit
+            let rank = Self.messagePropertyRank(identifier)
+            if rank > 0 {
+                if rank < lastRank { reordered = true }
+                lastRank = rank
+            }
             try properties.readValue(of: identifier, from: &slice)
         }
+        if reordered {
+            properties.makeUnique()
+            properties.storage.receivedOrder = Self.messagePropertiesInOrder(start)
+        }
         return properties
+    }
+
+    /// 1...5 for the message properties a broker forwards as the publisher sent them, in the
+    /// order `write` puts them; 0 for the others.
+    @inline(__always)
+    static func messagePropertyRank(_ identifier: PropertyIdentifier) -> Int {
+        switch identifier {
+        case .payloadFormatIndicator: return 1
+        case .contentType: return 2
+        case .responseTopic: return 3
+        case .correlationData: return 4
+        case .userProperty: return 5
+        default: return 0
+        }
+    }
+
+    /// The encoded message properties of `slice` (already validated), in their order there.
+    private static func messagePropertiesInOrder(_ slice: ByteBuffer) -> ByteBuffer {
+        var source = slice
+        var result = ByteBufferAllocator().buffer(capacity: slice.readableBytes)
+        while source.readableBytes > 0 {
+            let entryStart = source.readerIndex
+            guard let raw = try? source.readVariableByteInteger(), let identifier = PropertyIdentifier(rawValue: UInt8(raw)) else { break }
+            var scratch = Properties()
+            guard (try? scratch.readValue(of: identifier, from: &source)) != nil else { break }
+            if messagePropertyRank(identifier) > 0, let entry = slice.getSlice(at: entryStart, length: source.readerIndex - entryStart) {
+                var bytes = entry
+                result.writeBuffer(&bytes)
+            }
+        }
+        return result
     }
 
     private mutating func readValue(of identifier: PropertyIdentifier, from buffer: inout ByteBuffer) throws {
@@ -339,7 +390,9 @@ public struct Properties: Equatable, Sendable {
             return value
         }
         switch identifier {
-        case .payloadFormatIndicator: payloadFormatIndicator = try zeroOrOne(buffer.readMQTTByte(name))
+        // Any value is kept and forwarded unaltered [MQTT-3.3.2-4]: the spec defines 0 and 1 but
+        // does not make another value an error, and Mosquitto forwards it (12-prop-subpub-payload-format).
+        case .payloadFormatIndicator: payloadFormatIndicator = try buffer.readMQTTByte(name)
         case .messageExpiryInterval: messageExpiryInterval = try buffer.readMQTTUInt32(name)
         case .contentType: contentType = try buffer.readMQTTString(name)
         case .responseTopic:
@@ -464,14 +517,12 @@ public struct Properties: Equatable, Sendable {
         rest.writeBody(to: &buffer)
     }
 
-    /// The properties without their length, in identifier order.
+    /// The properties without their length: in identifier order, but for the message properties
+    /// of a PUBLISH or will, which come last as Mosquitto writes them: Payload Format Indicator,
+    /// Content Type, Response Topic, Correlation Data and User Properties (in the order the
+    /// publisher sent them, if it was another), then Message Expiry Interval.
     private func writeBody(to buffer: inout ByteBuffer) {
         func id(_ identifier: PropertyIdentifier) { buffer.writeInteger(identifier.rawValue) }
-        if let v = payloadFormatIndicator { id(.payloadFormatIndicator); buffer.writeInteger(v) }
-        if let v = messageExpiryInterval { id(.messageExpiryInterval); buffer.writeInteger(v) }
-        if let v = contentType { id(.contentType); buffer.writeMQTTString(v) }
-        if let v = responseTopic { id(.responseTopic); buffer.writeMQTTString(v) }
-        if let v = correlationData { id(.correlationData); buffer.writeMQTTBinary(v) }
         for v in subscriptionIdentifiers { id(.subscriptionIdentifier); buffer.writeVariableByteInteger(v) }
         if let v = sessionExpiryInterval { id(.sessionExpiryInterval); buffer.writeInteger(v) }
         if let v = assignedClientIdentifier { id(.assignedClientIdentifier); buffer.writeMQTTString(v) }
@@ -489,10 +540,19 @@ public struct Properties: Equatable, Sendable {
         if let v = topicAlias { id(.topicAlias); buffer.writeInteger(v) }
         if let v = maximumQoS { id(.maximumQoS); buffer.writeInteger(v) }
         if let v = retainAvailable { id(.retainAvailable); buffer.writeInteger(v) }
-        for p in userProperties { id(.userProperty); buffer.writeMQTTString(p.name); buffer.writeMQTTString(p.value) }
         if let v = maximumPacketSize { id(.maximumPacketSize); buffer.writeInteger(v) }
         if let v = wildcardSubscriptionAvailable { id(.wildcardSubscriptionAvailable); buffer.writeInteger(v) }
         if let v = subscriptionIdentifierAvailable { id(.subscriptionIdentifierAvailable); buffer.writeInteger(v) }
         if let v = sharedSubscriptionAvailable { id(.sharedSubscriptionAvailable); buffer.writeInteger(v) }
+        if var ordered = storage.receivedOrder {
+            buffer.writeBuffer(&ordered)
+        } else {
+            if let v = payloadFormatIndicator { id(.payloadFormatIndicator); buffer.writeInteger(v) }
+            if let v = contentType { id(.contentType); buffer.writeMQTTString(v) }
+            if let v = responseTopic { id(.responseTopic); buffer.writeMQTTString(v) }
+            if let v = correlationData { id(.correlationData); buffer.writeMQTTBinary(v) }
+            for p in userProperties { id(.userProperty); buffer.writeMQTTString(p.name); buffer.writeMQTTString(p.value) }
+        }
+        if let v = messageExpiryInterval { id(.messageExpiryInterval); buffer.writeInteger(v) }
     }
 }

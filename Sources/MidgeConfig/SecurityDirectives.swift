@@ -52,6 +52,7 @@ extension MosquittoConfReader {
         "auth_failure_window": { r, line, _ in r.config.authFailureWindow = try line.int(in: 1...86_400) },
         "auth_ban_time": { r, line, _ in r.config.authBanTime = try line.int(in: 1...86_400) },
         "connection_rate_limit": { r, line, _ in r.config.connectionRateLimit = try line.int(in: 0...1_000_000) },
+        "acl_refuses_subscriptions": { r, line, _ in r.config.aclRefusesSubscriptions = try line.bool() },
     ]
 
     /// A handler that reads the value with `read`, then stores it with `set` in the security

@@ -101,9 +101,13 @@ public final class MidgeServer: @unchecked Sendable {
         let log = broker.log
         var loggedWebSocketListeners = Set<Int>()
         var warnedTLS = Set<ObjectIdentifier>()
+        var warnedSecurity = Set<ObjectIdentifier>()
         for plan in plans {
             if let tls = plan.tls, warnedTLS.insert(ObjectIdentifier(tls)).inserted {
                 for warning in tls.warnings { log.warning("Warning: \(warning)") }
+            }
+            if warnedSecurity.insert(ObjectIdentifier(plan.policy.security)).inserted {
+                for warning in plan.policy.security.warnings { log.error("Error: \(warning)") }
             }
             let channel: Channel
             switch plan.endpoint {
@@ -221,6 +225,7 @@ public final class MidgeServer: @unchecked Sendable {
             if let error = security.reload() {
                 broker.log.error("Error: \(error); keeping the previous password and ACL rules.")
             } else {
+                for warning in security.warnings { broker.log.error("Error: \(warning)") }
                 broker.log.notice("Reloaded \([security.settings.passwordFile, security.settings.aclFile].compactMap { $0 }.joined(separator: " and ")).")
             }
         }

@@ -17,15 +17,32 @@ extension XCTestCase {
         return broker
     }
 
+    /// A broker with `allow_anonymous false` and a password file holding `users` (name → password),
+    /// so that a client must log in (as in Mosquitto, a user name alone never does).
+    public func startBroker(users: [String: String], _ configure: (inout BrokerConfiguration) -> Void = { _ in }) throws -> TestBroker {
+        let directory = NSTemporaryDirectory() + "midge-users-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
+        var file = PasswordFile()
+        for (user, password) in users.sorted(by: { $0.key < $1.key }) { file.set(user, .make(password: password, iterations: 1)) }
+        let path = directory + "/passwords"
+        try file.text.write(toFile: path, atomically: true, encoding: .utf8)
+        return try startBroker(allowAnonymous: false) { configuration in
+            configuration.security.passwordFile = path
+            configure(&configuration)
+        }
+    }
+
     /// Connects and fails unless the CONNACK accepts the connection.
     public func connectAccepted(_ broker: TestBroker, _ clientID: String, version: ProtocolVersion = .v5, cleanStart: Bool = true,
-                                keepAlive: UInt16 = 60, will: Will? = nil, username: String? = nil, sessionExpiry: UInt32? = nil,
-                                properties: Properties = .none,
+                                keepAlive: UInt16 = 60, will: Will? = nil, username: String? = nil, password: String? = nil,
+                                sessionExpiry: UInt32? = nil, properties: Properties = .none,
                                 file: StaticString = #filePath, line: UInt = #line) async throws -> (PacketConnection, ConnAckPacket) {
         var properties = properties
         if let sessionExpiry { properties.sessionExpiryInterval = sessionExpiry }
         let (connection, connack) = try await broker.connect(clientID, version: version, cleanStart: cleanStart, keepAlive: keepAlive,
-                                                             will: will, username: username, properties: properties)
+                                                             will: will, username: username, password: password.map { Array($0.utf8) },
+                                                             properties: properties)
         XCTAssertEqual(connack.reasonCode, .success, "CONNACK for \(clientID) (\(version))", file: file, line: line)
         return (connection, connack)
     }

@@ -131,10 +131,9 @@ final class PropertyValidationTests: XCTestCase {
     }
 
     func testByteValuedPropertiesMustBeZeroOrOne() {
-        // Payload Format Indicator (3.3.2.3.2), Request Problem / Response Information (3.1.2.11.6-7), Maximum QoS
+        // Request Problem / Response Information (3.1.2.11.6-7), Maximum QoS
         // (3.2.2.3.4), Retain / Wildcard / Subscription Identifier / Shared Subscription Available (3.2.2.3.5, .11-.13).
         let cases: [(PropertyIdentifier, PropertyContext)] = [
-            (.payloadFormatIndicator, .publish), (.payloadFormatIndicator, .will),
             (.requestProblemInformation, .connect), (.requestResponseInformation, .connect),
             (.maximumQoS, .connack), (.retainAvailable, .connack), (.wildcardSubscriptionAvailable, .connack),
             (.subscriptionIdentifierAvailable, .connack), (.sharedSubscriptionAvailable, .connack),
@@ -149,6 +148,19 @@ final class PropertyValidationTests: XCTestCase {
                 assertDecodeFails(bytes, version: version, .protocolError)
             }
         }
+    }
+
+    func testPayloadFormatIndicatorKeepsAnyValue() {
+        // The spec defines 0 and 1 without making another value an error; it is forwarded
+        // unaltered [MQTT-3.3.2-4], as Mosquitto does (its test 12-prop-subpub-payload-format sends 0xED).
+        for context in [PropertyContext.publish, .will] {
+            for value: UInt8 in [0, 1, 2, 0xED, 0xFF] {
+                let (bytes, version) = Self.packet(context, props([PropertyIdentifier.payloadFormatIndicator.rawValue, value]))
+                assertDecodes(bytes, version: version)
+            }
+        }
+        var buffer = ByteBuffer(bytes: [0x02, 0x01, 0xED])
+        XCTAssertEqual(try Properties.read(from: &buffer, context: .publish).payloadFormatIndicator, 0xED)
     }
 
     func testResponseTopicWithWildcardIsRejected() {

@@ -190,6 +190,8 @@ final class ConfigFileParserTests: XCTestCase {
         XCTAssertEqual([set.authFailureLimit, set.authFailureWindow, set.authBanTime, set.connectionRateLimit], [3, 10, 5, 20])
         assertError("auth_failure_limit -1", line: 1, contains: "auth_failure_limit")
         assertError("auth_ban_time 0", line: 1, contains: "auth_ban_time")
+        XCTAssertFalse(defaults.aclRefusesSubscriptions)
+        XCTAssertTrue(try ConfigFileParser.parse("acl_refuses_subscriptions true\n", fileName: "s.conf").aclRefusesSubscriptions)
     }
 
     func testUnknownDirective() {

@@ -93,9 +93,11 @@ final class ConnectAcknowledgementConformanceTests: XCTestCase {
             try await disconnect(good)
         }
         let cases: [(String, String?, [UInt8]?, UInt8, UInt8)] = [
-            // name, user, password, v5 reason, 3.1.1 return code
-            ("wrong password", "ciel", Array("nope".utf8), 0x86, 0x04),
-            ("unknown user", "nobody", Array("secret".utf8), 0x86, 0x04),
+            // name, user, password, v5 reason, 3.1.1 return code: "not authorised" for all, as
+            // Mosquitto answers (01-connect-uname-password-denied)
+            ("wrong password", "ciel", Array("nope".utf8), 0x87, 0x05),
+            ("unknown user", "nobody", Array("secret".utf8), 0x87, 0x05),
+            ("empty password", "ciel", [], 0x87, 0x05),
             ("anonymous", nil, nil, 0x87, 0x05),
         ]
         for (name, user, password, reason, returnCode) in cases {
@@ -206,11 +208,12 @@ final class ConnectAcknowledgementConformanceTests: XCTestCase {
     // [MQTT-3.2.2-19] [MQTT-3.2.2-20]
     func testRefusingConnAckFitsTheClientsMaximumPacketSize() async throws {
         broker = try startBroker(allowAnonymous: false)
-        // With room for it, the refusal may explain itself with a Reason String.
+        // Even with room, the refusal carries no Reason String (as Mosquitto's: the reason is logged).
         var roomy = Properties()
         roomy.maximumPacketSize = 1000
         let (_, explained) = try await broker.connect("explained", properties: roomy)
         XCTAssertEqual(explained.reasonCode, .notAuthorized)
+        XCTAssertNil(explained.properties.reasonString)
         // With a Maximum Packet Size of 8 the CONNACK must fit in 8 bytes: no Reason String, no User Property.
         var properties = Properties()
         properties.maximumPacketSize = 8
@@ -219,6 +222,13 @@ final class ConnectAcknowledgementConformanceTests: XCTestCase {
         let (bytes, closed) = await raw.readUntilClose(timeout: 4)
         XCTAssertTrue(closed)
         XCTAssertEqual(bytes, [0x20, 0x03, 0x00, 0x87, 0x00], "CONNACK within 8 bytes: \(hex(bytes))")
+        // Below 5 bytes no CONNACK fits: the connection is just closed.
+        properties.maximumPacketSize = 4
+        let tiny = try await RawConnection.connect(broker)
+        try await tiny.send(connectBytes("tiny", .v5, properties: properties))
+        let (none, tinyClosed) = await tiny.readUntilClose(timeout: 4)
+        XCTAssertTrue(tinyClosed)
+        XCTAssertEqual(none, [], "nothing fits in 4 bytes: \(hex(none))")
     }
     /// CONNACK tells a v5 client the broker's limits (Receive Maximum, Topic Alias Maximum, Maximum
     /// Packet Size, Server Keep Alive), leaves out the features that are simply available, and the

@@ -91,7 +91,9 @@ final class ConnectClientIdentifierConformanceTests: XCTestCase {
         broker = try startBroker { $0.security.allowZeroLengthClientID = false }
         let (v5, closed5) = try await sectionASend(broker, rawConnect(payload: mqttString("")))
         XCTAssertTrue(closed5)
-        XCTAssertEqual(Array(v5.prefix(4)), [0x20, v5.count > 1 ? v5[1] : 0, 0x00, 0x85], "v5 CONNACK 0x85: \(hex(v5))")
+        // 0x85 is what the spec suggests (a MAY); Mosquitto answers 0x80 Unspecified error, and so
+        // does Midge (01-connect-zero-length-id).
+        XCTAssertEqual(Array(v5.prefix(4)), [0x20, v5.count > 1 ? v5[1] : 0, 0x00, 0x80], "v5 CONNACK 0x80: \(hex(v5))")
         XCTAssertEqual(RawConnection.completePacketLength(v5), v5.count, "nothing after the CONNACK")
         let (v3, closed3) = try await sectionASend(broker, sectionAConnect311(flags: 0x02, payload: mqttString("")))
         XCTAssertTrue(closed3)

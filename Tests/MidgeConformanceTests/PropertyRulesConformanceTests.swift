@@ -108,14 +108,16 @@ final class PropertyRulesConformanceTests: XCTestCase {
             try await sectionAExpectRejectedAfterConnect(broker, rawPacket(0x30, a + rawProperties(property) + x), version: .v5,
                                                          reason: 0x81, "property 0x\(String(identifier, radix: 16)) in PUBLISH")
         }
-        let cases: [(String, [UInt8], UInt8)] = [
-            ("SUBSCRIBE Subscription Identifier twice", rawPacket(0x82, [0, 1] + rawProperties(sample[0x0B]! + sample[0x0B]!) + a + [0]), 0x82),
+        // As Mosquitto: every error in SUBSCRIBE/UNSUBSCRIBE is 0x81; errors in PUBACK, PUBREL and
+        // DISCONNECT close without DISCONNECT (nil).
+        let cases: [(String, [UInt8], UInt8?)] = [
+            ("SUBSCRIBE Subscription Identifier twice", rawPacket(0x82, [0, 1] + rawProperties(sample[0x0B]! + sample[0x0B]!) + a + [0]), 0x81),
             ("SUBSCRIBE Session Expiry Interval", rawPacket(0x82, [0, 1] + rawProperties(sample[0x11]!) + a + [0]), 0x81),
             ("UNSUBSCRIBE Subscription Identifier", rawPacket(0xA2, [0, 1] + rawProperties(sample[0x0B]!) + a), 0x81),
-            ("PUBACK Reason String twice", rawPacket(0x40, [0, 1, 0x00] + rawProperties(sample[0x1F]! + sample[0x1F]!)), 0x82),
-            ("PUBREL Topic Alias", rawPacket(0x62, [0, 1, 0x00] + rawProperties(sample[0x23]!)), 0x81),
-            ("DISCONNECT Session Expiry Interval twice", rawPacket(0xE0, [0x00] + rawProperties(sample[0x11]! + sample[0x11]!)), 0x82),
-            ("DISCONNECT Message Expiry Interval", rawPacket(0xE0, [0x00] + rawProperties(sample[0x02]!)), 0x81),
+            ("PUBACK Reason String twice", rawPacket(0x40, [0, 1, 0x00] + rawProperties(sample[0x1F]! + sample[0x1F]!)), nil),
+            ("PUBREL Topic Alias", rawPacket(0x62, [0, 1, 0x00] + rawProperties(sample[0x23]!)), nil),
+            ("DISCONNECT Session Expiry Interval twice", rawPacket(0xE0, [0x00] + rawProperties(sample[0x11]! + sample[0x11]!)), nil),
+            ("DISCONNECT Message Expiry Interval", rawPacket(0xE0, [0x00] + rawProperties(sample[0x02]!)), nil),
         ]
         for (name, bytes, reason) in cases {
             try await sectionAExpectRejectedAfterConnect(broker, bytes, version: .v5, reason: reason, name)

@@ -58,8 +58,12 @@ final class PublishAcknowledgementConformanceTests: XCTestCase {
             ("QoS 1, delivered", rawPublish(flags: 0x02, topic: Array("rc/sub".utf8), packetID: 1), 0x40, 1, 0x00),
             ("QoS 1, no subscriber", rawPublish(flags: 0x02, topic: Array("rc/none".utf8), packetID: 2), 0x40, 2, 0x10),
             ("QoS 1, $SYS", rawPublish(flags: 0x02, topic: Array("$SYS/x".utf8), packetID: 3), 0x40, 3, 0x87),
+            // As Mosquitto (03-publish-dollar-v5): $share is no topic to publish to, and a bridge's
+            // state topic is the one $SYS topic a client may write (routed, to nobody here).
+            ("QoS 1, $share", rawPublish(flags: 0x02, topic: Array("$share/g/x".utf8), packetID: 10), 0x40, 10, 0x87),
+            ("QoS 1, bridge state", rawPublish(flags: 0x02, topic: Array("$SYS/broker/connection/me/state".utf8), packetID: 11), 0x40, 11, 0x10),
             ("QoS 1, over message_size_limit", rawPublish(flags: 0x02, topic: Array("rc/sub".utf8), packetID: 4,
-                                                          payload: Array(repeating: 0x41, count: 9)), 0x40, 4, 0x83),
+                                                          payload: Array(repeating: 0x41, count: 9)), 0x40, 4, 0x83),   // not Mosquitto's 0x95: no PUBACK code
             ("QoS 2, delivered", rawPublish(flags: 0x04, topic: Array("rc/sub".utf8), packetID: 0x105), 0x50, 0x105, 0x00),
             ("QoS 2, no subscriber", rawPublish(flags: 0x04, topic: Array("rc/none".utf8), packetID: 6), 0x50, 6, 0x10),
             ("QoS 2, $SYS", rawPublish(flags: 0x04, topic: Array("$SYS/x".utf8), packetID: 7), 0x50, 7, 0x87),
@@ -83,12 +87,12 @@ final class PublishAcknowledgementConformanceTests: XCTestCase {
     }
 
     // [MQTT-3.6.1-1] [3.1.1:MQTT-3.6.1-1]
-    /// A PUBREL whose fixed header flags are not 0010 is malformed: v5 DISCONNECT 0x81, 3.1.1 closed.
+    /// A PUBREL whose fixed header flags are not 0010 is malformed: closed (v5 without DISCONNECT, as Mosquitto).
     func testPubRelWithWrongFlagsIsMalformed() async throws {
         let broker = try startBroker()
         for version in messagingVersions {
             for first in [UInt8(0x60), 0x63, 0x6A] {
-                try await expectRejectedAfterConnect(broker, version, rawPacket(first, [0, 1]), v5Reason: .malformedPacket, "PUBREL first byte \(hex([first]))")
+                try await expectRejectedAfterConnect(broker, version, rawPacket(first, [0, 1]), v5Reason: nil, "PUBREL first byte \(hex([first]))")
             }
         }
         try await assertBrokerServes(broker, "after malformed PUBREL")

@@ -76,6 +76,44 @@ final class PublishPropertiesConformanceTests: XCTestCase {
         guard let publish = await expectPublish(subscriber) else { return }
         XCTAssertEqual(publish.properties.payloadFormatIndicator, 1)
         XCTAssertEqual(Array(publish.payload.readableBytesView), [0xC3, 0x28, 0xFF])
+        // A value the spec does not define (0xED) is no error either: forwarded unaltered, as
+        // Mosquitto does (12-prop-subpub-payload-format).
+        let (raw, _) = try await sectionARawConnected(broker, "pfi-raw")
+        try await raw.send(rawPublish(flags: 0, topic: Array("pfi/t".utf8), properties: [0x01, 0xED]))
+        guard let odd = await expectPublish(subscriber) else { return }
+        XCTAssertEqual(odd.properties.payloadFormatIndicator, 0xED)
+        await raw.close()
+    }
+
+    // [MQTT-3.3.2-4] [MQTT-3.3.2-17] [MQTT-3.3.2-20]
+    /// The message properties reach the subscriber in the order the publisher wrote them (as
+    /// Mosquitto forwards them: 07-will-properties), the Message Expiry Interval after them; the
+    /// will's too, without its Will Delay Interval.
+    func testMessagePropertiesKeepThePublishersOrder() async throws {
+        let broker = try startBroker()
+        let (subscriber, _) = try await sectionARawConnected(broker, "order-sub")
+        try await subscriber.send(sectionCRawSubscribe(.v5, [(Array("order/#".utf8), 0)]))
+        _ = await subscriber.readPacket()   // SUBACK
+        let properties: [UInt8] = [0x26] + mqttString("key1") + mqttString("value1") + [0x08] + mqttString("response/topic")
+            + [0x09] + mqttBinary(Array("data".utf8)) + [0x01, 0x01] + [0x03] + mqttString("application/test")
+            + [0x26] + mqttString("key2") + mqttString("value2")
+        let (publisher, _) = try await sectionARawConnected(broker, "order-pub")
+        let publish = rawPublish(flags: 0, topic: Array("order/p".utf8), properties: properties, payload: Array("payload".utf8))
+        try await publisher.send(publish)
+        let forwarded = await subscriber.readPacket()
+        XCTAssertEqual(forwarded, publish, "forwarded byte for byte")
+        // The same properties in a will, with a Will Delay Interval in the middle.
+        let willFields = rawProperties(Array(properties.prefix(15)) + [0x18, 0, 0, 0, 0] + Array(properties.dropFirst(15)))
+            + mqttString("order/will") + mqttBinary(Array("will payload".utf8))
+        let raw = try await RawConnection.connect(broker)
+        try await raw.send(rawConnect(flags: 0x06, payload: mqttString("order-will") + willFields))
+        _ = await raw.readPacket()   // CONNACK
+        await raw.close()
+        let will = await subscriber.readPacket()
+        XCTAssertEqual(will, rawPublish(flags: 0, topic: Array("order/will".utf8), properties: properties, payload: Array("will payload".utf8)),
+                       "the will, in the client's order")
+        await publisher.close()
+        await subscriber.close()
     }
 
     // [MQTT-3.3.2-13] [MQTT-3.3.2-19]

@@ -23,17 +23,15 @@ extension XCTestCase {
     }
 
     /// Sends a CONNECT the broker must refuse because it is malformed or violates a CONNECT rule:
-    /// a v5 client gets exactly CONNACK `reason` (no session present, no properties) then the close;
-    /// with `reason` nil (3.1/3.1.1) nothing at all arrives before the close.
+    /// the connection is closed with nothing sent before, in every version. `reason` is the v5
+    /// reason code the spec names for the error (nil for 3.1/3.1.1): v5 lets the server send it in
+    /// a CONNACK first, but Midge, as Mosquitto 2.0.11, sends none (01-connect-invalid-id-utf8,
+    /// 07-will-no-flag, ...); 3.1.1 forbids it [3.1.1:MQTT-3.1.4-1].
     func sectionAExpectConnectRefused(_ broker: TestBroker, _ bytes: [UInt8], reason: UInt8?, _ context: String,
                                       file: StaticString = #filePath, line: UInt = #line) async throws {
         let (received, closed) = try await sectionASend(broker, bytes)
         XCTAssertTrue(closed, "the broker must close the connection: \(context)", file: file, line: line)
-        if let reason {
-            XCTAssertEqual(received, [0x20, 0x03, 0x00, reason, 0x00], "\(context): \(hex(received))", file: file, line: line)
-        } else {
-            XCTAssertEqual(received, [], "\(context): nothing may precede the close, got \(hex(received))", file: file, line: line)
-        }
+        XCTAssertEqual(received, [], "\(context): nothing may precede the close, got \(hex(received))", file: file, line: line)
     }
 
     /// `expectRejectedAfterConnect` with the v5 reason given as its byte (nil for 3.1/3.1.1).

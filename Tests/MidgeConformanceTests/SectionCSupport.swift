@@ -75,6 +75,21 @@ extension XCTestCase {
         return await sectionCExpectSubAck(connection, packetID: packetID, file: file, line: line)?.reasonCodes ?? []
     }
 
+    /// Each filter in a SUBSCRIBE of its own on a fresh connection: refused as a Malformed Packet
+    /// (v5 DISCONNECT 0x81, 3.1.1 the close alone), as Mosquitto refuses an invalid filter.
+    func sectionCExpectFiltersRefused(_ broker: TestBroker, _ version: ProtocolVersion, _ filters: [String], _ context: String,
+                                      file: StaticString = #filePath, line: UInt = #line) async throws {
+        for filter in filters {
+            let (connection, _) = try await connectAccepted(broker, "bad-filter-\(version)-\(UUID().uuidString.prefix(8))", version: version,
+                                                            file: file, line: line)
+            try await connection.send(.subscribe(SubscribePacket(packetID: 1, subscriptions: [
+                TopicSubscription(filter: filter, options: SubscriptionOptions()),
+            ])))
+            await expectViolationClose(connection, version, v5Reason: .malformedPacket, "\(context): '\(filter.prefix(40))' \(version)",
+                                       file: file, line: line)
+        }
+    }
+
     /// Reads (and acknowledges) PUBLISH packets until one on `marker` arrives; returns the others.
     /// The marker is published by the same client after the messages under test, so it is routed
     /// after them: whatever was not delivered before it, was not delivered.

@@ -49,7 +49,8 @@ final class SubscribeConformanceTests: XCTestCase {
         for version in messagingVersions {
             let (connection, _) = try await connectAccepted(broker, "sub-empty-\(version)", version: version)
             try await connection.send(bytes: sectionCRawSubscribe(version, []))
-            await expectViolationClose(connection, version, v5Reason: .protocolError, "SUBSCRIBE without filters \(version)")
+            // v5 DISCONNECT 0x81, as Mosquitto answers every error in a SUBSCRIBE (13-malformed-subscribe-v5; the DISCONNECT's code is a SHOULD, spec 4.13.1).
+            await expectViolationClose(connection, version, v5Reason: .malformedPacket, "SUBSCRIBE without filters \(version)")
         }
         try await assertBrokerServes(broker)
     }
@@ -74,7 +75,8 @@ final class SubscribeConformanceTests: XCTestCase {
         let broker = try startBroker()
         let (connection, _) = try await connectAccepted(broker, "nolocal-shared")
         try await connection.send(bytes: sectionCRawSubscribe(.v5, [(Array("ok/a".utf8), 0x01), (Array("$share/g/x/#".utf8), 0x04)]))
-        await expectDisconnect(connection, reason: .protocolError, "No Local on $share")
+        // DISCONNECT 0x81, as Mosquitto answers every error in a SUBSCRIBE (13-malformed-subscribe-v5; the DISCONNECT's code is a SHOULD, spec 4.13.1).
+        await expectDisconnect(connection, reason: .malformedPacket, "No Local on $share")
         // The same filter without No Local is fine.
         let (good, _) = try await connectAccepted(broker, "nolocal-shared-ok")
         let codes = try await sectionCSubscribe(good, [("$share/g/x/#", SubscriptionOptions(qos: .atLeastOnce))])
@@ -85,9 +87,10 @@ final class SubscribeConformanceTests: XCTestCase {
     // [MQTT-3.8.3-5] [3.1.1:MQTT-3.8.3-4]
     func testReservedSubscriptionOptionBitsAreMalformed() async throws {
         let broker = try startBroker()
-        // v5: bits 6 and 7 are reserved; Maximum QoS 3 and Retain Handling 3 are Protocol Errors.
+        // v5: bits 6 and 7 are reserved; Maximum QoS 3 and Retain Handling 3 are Protocol Errors, for
+        // which Midge sends DISCONNECT 0x81, as Mosquitto answers every error in a SUBSCRIBE (13-malformed-subscribe-v5; the DISCONNECT's code is a SHOULD, spec 4.13.1).
         let v5Cases: [(UInt8, ReasonCode)] = [(0x40, .malformedPacket), (0x80, .malformedPacket), (0xC1, .malformedPacket),
-                                              (0x03, .protocolError), (0x30, .protocolError)]
+                                              (0x03, .malformedPacket), (0x30, .malformedPacket)]
         for (options, reason) in v5Cases {
             let (connection, _) = try await connectAccepted(broker, "sub-opt-v5-\(options)")
             try await connection.send(bytes: sectionCRawSubscribe(.v5, [(Array("a/b".utf8), options)]))
@@ -114,7 +117,8 @@ final class SubscribeConformanceTests: XCTestCase {
         for (name, properties) in [("zero", [0x0B, 0x00]), ("two", [0x0B, 0x01, 0x0B, 0x02])] as [(String, [UInt8])] {
             let (connection, _) = try await connectAccepted(broker, "subid-\(name)")
             try await connection.send(bytes: sectionCRawSubscribe(.v5, properties: properties, [(Array("a/b".utf8), 0)]))
-            await expectDisconnect(connection, reason: .protocolError, "Subscription Identifier \(name)")
+            // DISCONNECT 0x81, as Mosquitto answers every error in a SUBSCRIBE (13-malformed-subscribe-v5; the DISCONNECT's code is a SHOULD, spec 4.13.1).
+            await expectDisconnect(connection, reason: .malformedPacket, "Subscription Identifier \(name)")
         }
         try await assertBrokerServes(broker)
     }
@@ -135,11 +139,8 @@ final class SubscribeConformanceTests: XCTestCase {
                 let suback = await sectionCExpectSubAck(connection, packetID: id, "\(version) #\(index)")
                 XCTAssertEqual(suback?.reasonCodes, [ReasonCode(rawValue: UInt8(index % 3))], "\(version) #\(index)")
             }
-            // Also for a SUBSCRIBE whose only filter fails.
-            try await connection.send(bytes: sectionCRawSubscribe(version, packetID: 0x4242, [(Array("bad/#/x".utf8), 1)]))
-            let failed = await sectionCExpectSubAck(connection, packetID: 0x4242, "\(version) failing filter")
-            XCTAssertEqual(failed?.reasonCodes.count, 1)
-            XCTAssertGreaterThanOrEqual(failed?.reasonCodes.first?.rawValue ?? 0, 0x80)
+            // (No SUBSCRIBE fails with a SUBACK code: an invalid filter makes the packet malformed and
+            // the ACL does not refuse subscriptions, both as in Mosquitto.)
             await expectNothing(connection, for: 0.2, "after the SUBACKs")
         }
     }
@@ -245,8 +246,8 @@ final class SubscribeConformanceTests: XCTestCase {
             let (publisher, _) = try await connectAccepted(broker, "multi-pub-\(version)", version: version)
             let base = "multi/\(version)"
             let requests: [(String, QoS)] = [
-                ("\(base)/a", .atMostOnce), ("\(base)/b", .atLeastOnce), ("\(base)/#/x", .atLeastOnce),  // invalid filter
-                ("denied/\(version)", .atLeastOnce),                                                   // not granted by the ACL
+                ("\(base)/a", .atMostOnce), ("\(base)/b", .atLeastOnce),
+                ("denied/\(version)", .atLeastOnce),   // outside the ACL: granted all the same, as Mosquitto (nothing is delivered)
                 ("\(base)/c", .exactlyOnce), ("\(base)/a", .exactlyOnce),                              // replaces the first one
                 ("multi-end", .atMostOnce),
             ]
@@ -257,8 +258,7 @@ final class SubscribeConformanceTests: XCTestCase {
             }
             XCTAssertEqual(suback.packetID, 77)
             let codes = suback.reasonCodes.map(\.rawValue)
-            let failure: UInt8 = version == .v5 ? 0x8F : 0x80
-            XCTAssertEqual(codes, [0x00, 0x01, failure, 0x80, 0x02, 0x02, 0x00], "\(version): one code per filter, in order")
+            XCTAssertEqual(codes, [0x00, 0x01, 0x01, 0x02, 0x02, 0x00], "\(version): one code per filter, in order")
             let allowed = version == .v5 ? sectionCSubAckCodesV5 : sectionCSubAckCodesV311
             XCTAssertTrue(codes.allSatisfy(allowed.contains), "\(version): only the table's codes: \(codes)")
             await expectNothing(subscriber, for: 0.2, "\(version): a single SUBACK")
@@ -301,11 +301,11 @@ final class SubscribeConformanceTests: XCTestCase {
         let acl = try sectionCWriteACL("topic readwrite small/#\n")
         let broker = try startBroker { config in config.security.aclFile = acl }
         var properties = Properties()
-        properties.maximumPacketSize = 8
+        properties.maximumPacketSize = 16
         let (connection, _) = try await connectAccepted(broker, "suback-small", properties: properties)
-        // A refused and an invalid filter: the SUBACK may not grow a Reason String or User Properties
-        // beyond 8 bytes.
-        for (index, filter) in ["denied/x", "small/#/x", "small/ok"].enumerated() {
+        // The SUBACK never grows a Reason String or User Properties (8 bytes here), for a filter
+        // outside the ACL as for one inside.
+        for (index, filter) in ["denied/x", "small/ok"].enumerated() {
             try await connection.send(bytes: sectionCRawSubscribe(.v5, packetID: UInt16(index + 1), [(Array(filter.utf8), 1)]))
             let suback = await sectionCExpectSubAck(connection, packetID: UInt16(index + 1), filter)
             XCTAssertEqual(suback?.reasonCodes.count, 1, filter)

@@ -55,12 +55,9 @@ final class TopicConformanceTests: XCTestCase {
     func testMultiLevelWildcardRules() async throws {
         let broker = try startBroker()
         for version in messagingVersions {
-            let (connection, _) = try await connectAccepted(broker, "hash-\(version)", version: version)
-            let invalid = ["sport/tennis#", "sport/tennis/#/ranking", "#/", "##", "a/#/", "#a"]
-            let codes = try await sectionCSubscribe(connection, invalid.map { ($0, SubscriptionOptions()) })
-            let failure: ReasonCode = version == .v5 ? .topicFilterInvalid : .unspecifiedError
-            XCTAssertEqual(codes, Array(repeating: failure, count: invalid.count), "\(version): misplaced #")
-            await expectNothing(connection, for: 0.1, "\(version): an invalid filter fails only itself")
+            // A misplaced # makes the SUBSCRIBE malformed (closed; v5 DISCONNECT 0x81), as Mosquitto.
+            try await sectionCExpectFiltersRefused(broker, version, ["sport/tennis#", "sport/tennis/#/ranking", "#/", "##", "a/#/", "#a"],
+                                                   "misplaced #")
             let routed = try await routes(broker, version, filters: ["sport/tennis/player1/#", "sport/#", "#", "/#"], topics: [
                 "sport/tennis/player1", "sport/tennis/player1/ranking", "sport/tennis/player1/score/wimbledon", "sport", "sports", "/x",
             ])
@@ -77,11 +74,9 @@ final class TopicConformanceTests: XCTestCase {
     func testSingleLevelWildcardRules() async throws {
         let broker = try startBroker()
         for version in messagingVersions {
-            let (connection, _) = try await connectAccepted(broker, "plus-\(version)", version: version)
-            let invalid = ["sport+", "+sport", "sport/+tennis", "sport/ten+nis/x", "++", "+#"]
-            let codes = try await sectionCSubscribe(connection, invalid.map { ($0, SubscriptionOptions()) })
-            let failure: ReasonCode = version == .v5 ? .topicFilterInvalid : .unspecifiedError
-            XCTAssertEqual(codes, Array(repeating: failure, count: invalid.count), "\(version): + not a whole level")
+            // A + that is not a whole level makes the SUBSCRIBE malformed, as Mosquitto.
+            try await sectionCExpectFiltersRefused(broker, version, ["sport+", "+sport", "sport/+tennis", "sport/ten+nis/x", "++", "+#"],
+                                                   "+ not a whole level")
             let routed = try await routes(broker, version, filters: ["sport/tennis/+", "sport/+", "+", "+/+", "/+", "+/tennis/#"], topics: [
                 "sport/tennis/player1", "sport/tennis/player1/ranking", "sport", "sport/", "/finance", "sport/tennis",
             ])
@@ -115,9 +110,8 @@ final class TopicConformanceTests: XCTestCase {
     func testTopicsAndFiltersMustNotBeEmpty() async throws {
         let broker = try startBroker()
         for version in messagingVersions {
-            let (subscriber, _) = try await connectAccepted(broker, "empty-filter-\(version)", version: version)
-            let codes = try await sectionCSubscribe(subscriber, [("", SubscriptionOptions()), ("ok/empty", SubscriptionOptions())])
-            XCTAssertEqual(codes, [version == .v5 ? .topicFilterInvalid : .unspecifiedError, .grantedQoS0], "\(version): empty filter")
+            // An empty filter makes the SUBSCRIBE malformed, as Mosquitto (13-malformed-subscribe-v5).
+            try await sectionCExpectFiltersRefused(broker, version, [""], "empty filter")
             // An empty topic name (v5: without a Topic Alias) ends the connection.
             let (publisher, _) = try await connectAccepted(broker, "empty-name-\(version)", version: version)
             try await publisher.send(bytes: rawPublish(version, topic: []))
@@ -150,9 +144,10 @@ final class TopicConformanceTests: XCTestCase {
     func testTopicOf65535BytesIsRouted() async throws {
         let broker = try startBroker()
         for version in messagingVersions {
-            // 65,535 bytes, the most a UTF-8 Encoded String can hold: levels of "a…a/" ending in "é" (2 bytes).
-            let levels = String(repeating: String(repeating: "a", count: 99) + "/", count: 655)   // 65,500 bytes
-            let topic = levels + String(repeating: "b", count: 33) + "\u{E9}"                   // + 35 = 65,535
+            // 65,535 bytes, the most a UTF-8 Encoded String can hold: levels of "a…a/" ending in "é" (2 bytes),
+            // 200 separators (Mosquitto's limit, below).
+            let levels = String(repeating: String(repeating: "a", count: 325) + "/", count: 200)  // 65,200 bytes
+            let topic = levels + String(repeating: "b", count: 333) + "\u{E9}"                  // + 335 = 65,535
             XCTAssertEqual(topic.utf8.count, 65_535)
             let filter = levels + "+"
             let (subscriber, _) = try await connectAccepted(broker, "long-sub-\(version)", version: version)
@@ -166,6 +161,25 @@ final class TopicConformanceTests: XCTestCase {
             try await acknowledge(message, on: subscriber)
             await expectNothing(subscriber, for: 0.2, "\(version): one copy for both matching filters")
         }
+    }
+
+    /// Mosquitto's limit, which Midge shares: at most 200 "/" separators in a topic name or filter.
+    /// A PUBLISH beyond it is a Protocol Error (v5 DISCONNECT 0x82), a SUBSCRIBE a Malformed Packet
+    /// (0x81); 3.1.1 connections are closed (02-subpub-qos0-long-topic, 03-publish-long-topic).
+    func testTopicsWithMoreThan200SeparatorsAreRefused() async throws {
+        let broker = try startBroker()
+        for version in messagingVersions {
+            let routed = try await routes(broker, version, filters: [String(repeating: "/", count: 200)], topics: [String(repeating: "/", count: 200)])
+            XCTAssertEqual(routed.values.first?.count, 1, "\(version): 200 separators are fine")
+            for topic in [String(repeating: "/", count: 201), String(repeating: "abc/", count: 201) + "d"] {
+                let (publisher, _) = try await connectAccepted(broker, "levels-pub-\(version)-\(topic.count)", version: version)
+                try await publisher.send(bytes: rawPublish(version, topic: Array(topic.utf8)))
+                await expectViolationClose(publisher, version, v5Reason: .protocolError, "PUBLISH, \(topic.count) bytes, \(version)")
+            }
+            try await sectionCExpectFiltersRefused(broker, version, [String(repeating: "/", count: 201), String(repeating: "a/", count: 201) + "#"],
+                                                   "201 separators")
+        }
+        try await assertBrokerServes(broker)
     }
 
     // [MQTT-4.7.3-4] [3.1.1:MQTT-4.7.3-4]

@@ -43,7 +43,8 @@ final class UnsubscribeConformanceTests: XCTestCase {
         for version in messagingVersions {
             let (connection, _) = try await connectAccepted(broker, "unsub-empty-\(version)", version: version)
             try await connection.send(bytes: sectionCRawUnsubscribe(version, []))
-            await expectViolationClose(connection, version, v5Reason: .protocolError, "UNSUBSCRIBE without filters \(version)")
+            // v5 DISCONNECT 0x81, as Mosquitto answers every error in an UNSUBSCRIBE (13-malformed-unsubscribe-v5).
+            await expectViolationClose(connection, version, v5Reason: .malformedPacket, "UNSUBSCRIBE without filters \(version)")
         }
         try await assertBrokerServes(broker)
     }
@@ -199,10 +200,11 @@ final class UnsubscribeConformanceTests: XCTestCase {
     func testUnsubAckStaysWithinTheClientMaximumPacketSize() async throws {
         let broker = try startBroker()
         var properties = Properties()
-        properties.maximumPacketSize = 7
+        properties.maximumPacketSize = 16
         let (connection, _) = try await connectAccepted(broker, "unsuback-small", properties: properties)
         try await subscribe(connection, "small/a", qos: .atMostOnce)
-        for (index, filter) in ["small/a", "small/none", "small/#/bad"].enumerated() {
+        // (An invalid filter makes the UNSUBSCRIBE malformed, as in Mosquitto: no UNSUBACK for it.)
+        for (index, filter) in ["small/a", "small/none"].enumerated() {
             try await connection.send(.unsubscribe(UnsubscribePacket(packetID: UInt16(index + 2), filters: [filter])))
             let unsuback = await sectionCExpectUnsubAck(connection, packetID: UInt16(index + 2), filter)
             XCTAssertEqual(unsuback?.reasonCodes.count, 1, filter)

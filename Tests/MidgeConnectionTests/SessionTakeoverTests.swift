@@ -198,8 +198,8 @@ final class SessionTakeoverTests: XCTestCase {
 
     func testRefusedConnectionDoesNotTakeOver() async throws {
         // Only an accepted CONNECT takes a client id over: a refused one leaves the live connection alone.
-        let guarded = try startBroker(allowAnonymous: false)
-        let (live, _) = try await connectAccepted(guarded, "guarded", username: "owner")
+        let guarded = try startBroker(users: ["owner": "pw"])
+        let (live, _) = try await connectAccepted(guarded, "guarded", username: "owner", password: "pw")
         let (intruder, connack) = try await guarded.connect("guarded")
         XCTAssertEqual(connack.reasonCode, .notAuthorized)
         await expectClose(intruder)

@@ -140,8 +140,8 @@ final class WillPublicationTests: XCTestCase {
 
     func testWillOfRefusedConnectionIsNeverPublished() async throws {
         // A refused CONNECT never stored its will (spec 3.1.2.5: "if the Connect request is accepted").
-        let closed = try startBroker(allowAnonymous: false)
-        let (watcher, _) = try await connectAccepted(closed, "w", username: "u")
+        let closed = try startBroker(users: ["u": "pw"])
+        let (watcher, _) = try await connectAccepted(closed, "w", username: "u", password: "pw")
         try await subscribe(watcher, "will/#")
         let (refused, connack) = try await closed.connect("refused", will: will("refused"))
         XCTAssertEqual(connack.reasonCode, .notAuthorized)

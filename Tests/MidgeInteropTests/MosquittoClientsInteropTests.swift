@@ -347,22 +347,25 @@ final class MosquittoClientsInteropTests: InteropTestCase {
         XCTAssertFalse(broker.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "verbose broker printed nothing")
     }
 
-    func testMQTT311ACLFileDenyRefusesTheSubscriptionAndTheDelivery() throws {
-        try assertACLFileDeny(version: "mqttv311")
+    func testMQTT311ACLFileDenyFiltersTheDelivery() throws {
+        try assertACLFileDeny(version: "mqttv311", refusesSubscriptions: false)
+        try assertACLFileDeny(version: "mqttv311", refusesSubscriptions: true)
     }
-    func testMQTT5ACLFileDenyRefusesTheSubscriptionAndTheDelivery() throws {
-        try assertACLFileDeny(version: "mqttv5")
+    func testMQTT5ACLFileDenyFiltersTheDelivery() throws {
+        try assertACLFileDeny(version: "mqttv5", refusesSubscriptions: false)
+        try assertACLFileDeny(version: "mqttv5", refusesSubscriptions: true)
     }
 
-    /// `topic deny test/nosubscribe` in an `acl_file`: Midge refuses the subscription (SUBACK
-    /// 0x80 for that filter, the other granted), as the Paho suite's test_subscribe_failure
-    /// expects, and never delivers a message on the denied topic. (Mosquitto 2.0 differs here:
-    /// its acl_file code skips the SUBSCRIBE check — "FIXME - implement ACL subscription
-    /// strings" — and only filters delivery, so this test fails against Mosquitto by design.)
-    private func assertACLFileDeny(version: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let broker = try startBroker(config: Self.aclConfig, extraFiles: ["acl": Self.aclFile])
+    /// `topic deny test/nosubscribe` in an `acl_file`: as in Mosquitto 2.0 (whose acl_file code
+    /// skips the SUBSCRIBE check), the subscription is granted and the ACL only filters delivery:
+    /// no message on the denied topic arrives. With Midge's `acl_refuses_subscriptions true` the
+    /// subscription is refused (SUBACK 0x80 for that filter, the other granted), as the Paho
+    /// suite's test_subscribe_failure expects.
+    private func assertACLFileDeny(version: String, refusesSubscriptions: Bool, file: StaticString = #filePath, line: UInt = #line) throws {
+        let config = Self.aclConfig + (refusesSubscriptions ? "\nacl_refuses_subscriptions true\n" : "")
+        let broker = try startBroker(config: config, extraFiles: ["acl": Self.aclFile])
         let sub = try startMosquittoSub(broker, ["-V", version, "-q", "2", "-t", "test/nosubscribe", "-t", "test/allowed", "-v", "-C", "1"])
-        XCTAssertEqual(sub.grantedQoS, [128, 2], "\(sub.process.stdout)\n\(brokerLog(broker))", file: file, line: line)
+        XCTAssertEqual(sub.grantedQoS, [refusesSubscriptions ? 128 : 2, 2], "\(sub.process.stdout)\n\(brokerLog(broker))", file: file, line: line)
         try mosquittoPub(broker, ["-V", version, "-q", "1", "-t", "test/nosubscribe", "-m", "denied"], file: file, line: line)
         try mosquittoPub(broker, ["-V", version, "-q", "1", "-t", "test/allowed", "-m", "allowed"], file: file, line: line)
         let r = waitForExit(sub.process, broker: broker, file: file, line: line)

@@ -71,8 +71,9 @@ class TransportContractTests: XCTestCase {
         _ = try fixture.peerRead(3)
         try fixture.settle()
         _ = try? fixture.peerRead(0)
-        // A second CONNECT is a protocol error: DISCONNECT 0x82, then the transport closes.
-        try fixture.peerSend(connect("contract-b"))
+        // A PUBLISH with a Subscription Identifier is a protocol error: DISCONNECT 0x82, then the
+        // transport closes.
+        try fixture.peerSend([0x30, 0x07, 0x00, 0x01, 0x61, 0x02, 0x0B, 0x01, 0x78])
         let disconnect = try fixture.peerRead(3)
         XCTAssertEqual(disconnect.first, 0xE0, "DISCONNECT")
         XCTAssertEqual(disconnect.count >= 3 ? disconnect[2] : nil, 0x82, "reason Protocol Error")

@@ -201,12 +201,12 @@ final class WebSocketListenerTests: XCTestCase {
     }
 
     func testBrokerDisconnectSendsCloseFrame() async throws {
-        // A second CONNECT is a protocol error: DISCONNECT in a binary frame, then a WebSocket
-        // close frame (normal closure) before the TCP connection ends.
+        // A PUBLISH with a Subscription Identifier is a protocol error: DISCONNECT in a binary frame,
+        // then a WebSocket close frame (normal closure) before the TCP connection ends.
         let (client, _) = try await upgrade()
         try await client.sendFrame(opcode: WebSocketRawClient.binary, payload: connectPacket("twice"))
         guard case .connack = try await client.readPacket() else { return XCTFail("no CONNACK") }
-        try await client.sendFrame(opcode: WebSocketRawClient.binary, payload: connectPacket("twice"))
+        try await client.sendFrame(opcode: WebSocketRawClient.binary, payload: [0x30, 0x07, 0x00, 0x01, 0x61, 0x02, 0x0B, 0x01, 0x78])
         guard case .disconnect(let disconnect) = try await client.readPacket() else { return XCTFail("no DISCONNECT") }
         XCTAssertEqual(disconnect.reasonCode, .protocolError)
         let frame = try await client.readFrame()

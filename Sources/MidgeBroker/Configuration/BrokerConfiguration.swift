@@ -205,6 +205,10 @@ public struct BrokerConfiguration: Equatable, Sendable {
     public var authFailureLimit: Int
     public var authFailureWindow: Int
     public var authBanTime: Int
+    /// Midge's `acl_refuses_subscriptions` (no Mosquitto equivalent), default false: a SUBSCRIBE
+    /// filter the ACL gives no read access to is refused with SUBACK 0x80 for that filter. Off, as
+    /// in Mosquitto's `acl_file`, every valid filter is granted and the ACL only filters delivery.
+    public var aclRefusesSubscriptions: Bool
     /// Midge's `connection_rate_limit`: new connections per second accepted from one address
     /// (beyond it, v5 CONNACK 0x9F Connection rate exceeded); 0 = no limit (default).
     public var connectionRateLimit: Int
@@ -269,6 +273,7 @@ public struct BrokerConfiguration: Equatable, Sendable {
         authFailureWindow = 60
         authBanTime = 60
         connectionRateLimit = 0
+        aclRefusesSubscriptions = false
         connectTimeout = 15
         clientIDPrefixes = nil
         memoryLimit = 0

@@ -26,7 +26,8 @@ extension ClientConnection {
         if clientID.isEmpty {
             // 3.1 has no empty ids; 3.1.1 only with clean session [3.1.1:MQTT-3.1.3-8]; 5.0 gets one assigned [MQTT-3.2.2-16].
             if version == .v3_1 || (version == .v3_1_1 && !cleanStart) || !policy.allowZeroLengthClientID {
-                refuse(.clientIdentifierNotValid, "empty client id not allowed")
+                // 3.1/3.1.1: return code 2; v5: 0x80 Unspecified error, as Mosquitto (01-connect-zero-length-id).
+                refuse(version == .v5 ? .unspecifiedError : .clientIdentifierNotValid, "empty client id not allowed")
                 return
             }
             clientID = broker.generateClientID(prefix: policy.autoIDPrefix)
@@ -39,6 +40,12 @@ extension ClientConnection {
             return
         }
 
+        if let will = connect.will, configuration.messageSizeLimit > 0, will.payload.readableBytes > configuration.messageSizeLimit {
+            // A will payload over message_size_limit: v5 0x95 Packet too large, 3.1/3.1.1 return
+            // code 5, as Mosquitto (07-will-oversize-payload).
+            refuse(version == .v5 ? .packetTooLarge : .notAuthorized, "will payload over message_size_limit")
+            return
+        }
         if properties.authenticationMethod != nil {
             refuse(.badAuthenticationMethod, "enhanced authentication is not supported")
             return
@@ -83,7 +90,10 @@ extension ClientConnection {
             broker.connectionGuard.recordSuccess(address)
         case .badCredentials:
             loginFailed(address)
-            refuse(.badUserNameOrPassword, "bad user name or password")
+            // The password file's refusal is "not authorised" (3.1.1 return code 5, v5 0x87), as
+            // in Mosquitto; a missing or nameless TLS certificate is a bad user name or password
+            // (4 / 0x86), also as in Mosquitto.
+            refuse(policy.tlsUsername == nil ? .notAuthorized : .badUserNameOrPassword, "bad user name or password")
             return
         case .notAuthorized:
             loginFailed(address)
@@ -114,7 +124,6 @@ extension ClientConnection {
             connectSessionExpiry = properties.sessionExpiryInterval ?? 0
             outboundWindow = Int(properties.receiveMaximum ?? 65535)
             clientMaximumPacketSize = properties.maximumPacketSize.map { Int($0) } ?? .max
-            requestProblemInformation = properties.requestProblemInformation != 0
             clientTopicAliasMaximum = properties.topicAliasMaximum ?? 0
         } else {
             // v3: clean session 0 keeps the session until persistent_client_expiration (default never).
@@ -134,6 +143,16 @@ extension ClientConnection {
 
         clientIDAssigned = assignedID != nil
         keepAliveLowered = serverKeepAlive != nil
+        if clientMaximumPacketSize < 65536,
+           PacketEncoder.encode(.connack(ConnAckPacket(reasonCode: .success, properties: connAckProperties())), version: .v5).readableBytes
+           > clientMaximumPacketSize {
+            // Our CONNACK would exceed the client's Maximum Packet Size, which we must not send
+            // [MQTT-3.1.2-24]: closed without CONNACK, as Mosquitto (12-prop-maximum-packet-size-connect).
+            state = .closed
+            log.notice("Client \(logName) disconnected, its maximum packet size \(clientMaximumPacketSize) is smaller than the CONNACK.")
+            closeTransport()
+            return
+        }
         state = .attaching
         broker.openSession(clientID: clientID, cleanStart: cleanStart, for: self)
     }
@@ -176,14 +195,17 @@ extension ClientConnection {
     }
 
     /// Refuses the CONNECT with a CONNACK carrying `reason` (mapped to a 3.1.1 return code for
-    /// v3 clients) and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7].
+    /// v3 clients) and closes [MQTT-3.2.2-6] [MQTT-3.2.2-7]. The CONNACK has no Reason String
+    /// (as Mosquitto's): `why` goes to the broker log.
     private func refuse(_ reason: ReasonCode, _ why: String) {
         var connack = ConnAckPacket(reasonCode: reason)
         // max_qos below 2 is announced in every v5 CONNACK, refusals too (as Mosquitto).
         if version == .v5 && policy.maxQoS != .exactlyOnce { connack.properties.maximumQoS = policy.maxQoS.rawValue }
-        if version == .v5 && requestProblemInformation { connack.properties.reasonString = why }
-        log.debug("Sending CONNACK to \(clientID) (0, \(reason.rawValue))")
-        sendAck(.connack(connack))   // drops the reason string if the client's Maximum Packet Size needs it
+        // A v5 CONNACK larger than the client's Maximum Packet Size is not sent [MQTT-3.1.2-24].
+        if version != .v5 || PacketEncoder.encode(.connack(connack), version: .v5).readableBytes <= clientMaximumPacketSize {
+            log.debug("Sending CONNACK to \(clientID) (0, \(reason.rawValue))")
+            sendAck(.connack(connack))
+        }
         state = .closed
         if configuration.connectionMessages { log.notice("Client \(logName) disconnected, \(why).") }
         closeTransport()
@@ -192,7 +214,7 @@ extension ClientConnection {
     /// Closes a refused CONNECT without CONNACK (v3 has no return code for it).
     private func refuseSilently(_ why: String) {
         state = .closed
-        log.notice("Client \(logName) disconnected, \(why).")
+        if configuration.connectionMessages { log.notice("Client \(logName) disconnected, \(why).") }
         closeTransport()
     }
 

@@ -30,7 +30,8 @@ extension ClientConnection {
             }
             if topic.isEmpty {
                 guard let known = aliases?.inbound[alias] else {
-                    protocolError("unknown topic alias \(alias)", reason: .topicAliasInvalid)
+                    // 0x82, as Mosquitto (02-subpub-qos0-topic-alias-unknown).
+                    protocolError("unknown topic alias \(alias)")
                     return
                 }
                 topic = known
@@ -75,8 +76,9 @@ extension ClientConnection {
             reason = .quotaExceeded
         } else if sizeLimit > 0 && packet.payload.readableBytes > sizeLimit {
             // message_size_limit: not forwarded, but the QoS flow completes (Mosquitto's behaviour).
+            // v5: 0x83, not Mosquitto's 0x95, which is not a PUBACK/PUBREC reason code [MQTT-3.4.2-1] [MQTT-3.5.2-1].
             reason = .implementationSpecificError
-        } else if topic.hasPrefix("$SYS") || !session.allows(.write, topic) {
+        } else if Self.isReservedDollarTopic(topic) || !session.allows(.write, topic) {
             // Denied by the ACL (and clients never publish into the broker's own $SYS tree):
             // v5 QoS 1/2 get 0x87; v3 gets its acknowledgement and the message is dropped.
             log.debug("Denied PUBLISH from \(clientID) (d\(packet.dup ? 1 : 0), q\(packet.qos.rawValue), r\(packet.retain ? 1 : 0), m\(packet.packetID), '\(topic)', ... (\(packet.payload.readableBytes) bytes))")
@@ -104,6 +106,17 @@ extension ClientConnection {
             log.debug("Sending PUBREC to \(clientID) (m\(packet.packetID), rc\(reason.rawValue))")
             sendFlowAck(0x50, packetID: packet.packetID, reason: reason)
         }
+    }
+
+    /// Topics no client may publish to, as in Mosquitto: `$SYS` (but for the bridge state topics
+    /// `$SYS/broker/connection/+/state`) and `$share` (03-publish-dollar-v5).
+    static func isReservedDollarTopic(_ topic: String) -> Bool {
+        let bytes = topic.utf8
+        guard bytes.first == UInt8(ascii: "$") else { return false }
+        if bytes.starts(with: "$share".utf8) { return true }
+        guard bytes.starts(with: "$SYS".utf8) else { return false }
+        let levels = Topic.levels(topic)
+        return !(levels.count == 5 && levels[0] == "$SYS" && levels[1] == "broker" && levels[2] == "connection" && levels[4] == "state")
     }
 
     func handlePubAck(_ ack: PubAckPacket) {

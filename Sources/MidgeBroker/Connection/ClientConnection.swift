@@ -23,7 +23,6 @@ public final class ClientConnection {
     @exclusivity(unchecked) var needsFlush = false
     @exclusivity(unchecked) var version: ProtocolVersion = .v3_1_1
     @exclusivity(unchecked) var cleanStart = true
-    @exclusivity(unchecked) var requestProblemInformation = true
     @exclusivity(unchecked) var receivedDisconnect = false
     /// This client's last published topic and its matches (made at its first PUBLISH).
     @exclusivity(unchecked) var routeMemo: RouteMemo?
@@ -87,7 +86,7 @@ public final class ClientConnection {
         self.policy = policy
         self.context = context
         let limit = broker.configuration.maxPacketSize
-        self.stream = PacketStreamDecoder(PacketDecoder(maximumPacketSize: limit > 0 ? limit : .max))
+        self.stream = PacketStreamDecoder(PacketDecoder(maximumPacketSize: limit > 0 ? limit : .max, limitsTopicLevels: true))
     }
 
     /// The protocol version the broker writes to this client in: the accepted CONNECT's; before
@@ -177,38 +176,51 @@ public final class ClientConnection {
             send(.pingresp)
         case .disconnect(let disconnect): handleDisconnect(disconnect)
         case .connect:
-            // A second CONNECT is a Protocol Error [MQTT-3.1.0-2].
-            protocolError("second CONNECT")
+            // A second CONNECT is a Protocol Error [MQTT-3.1.0-2]: closed without DISCONNECT, as
+            // Mosquitto does (01-connect-duplicate).
+            protocolError("second CONNECT", sendDisconnect: false)
         case .auth:
             // No Authentication Method was given in CONNECT, so AUTH is a Protocol Error (spec 4.12).
-            protocolError("AUTH without an authentication method")
+            protocolError("AUTH without an authentication method", sendDisconnect: false)
         case .connack, .suback, .unsuback, .pingresp:
-            protocolError("\(packet.type) sent by a client")
+            protocolError("\(packet.type) sent by a client", sendDisconnect: false)
         }
     }
 
     private func decodeFailed(_ error: MQTTCodecError) {
+        let what = error.reasonCode == .malformedPacket ? "malformed packet" : "protocol error"
         if state == .awaitingConnect {
-            // A bad CONNECT: a v5 client gets a CONNACK with the reason; an unknown protocol level
-            // gets the 3.1.1 answer 0x01 [MQTT-3.1.2-2]; otherwise just close [3.1.1:MQTT-3.1.4-1].
+            // A bad CONNECT: an unknown protocol level gets the 3.1.1 answer 0x01 [MQTT-3.1.2-2];
+            // anything else is closed without CONNACK, as Mosquitto does ([3.1.1:MQTT-3.1.4-1];
+            // v5 only allows a CONNACK here, spec 4.13.1).
             if error.reasonCode == .unsupportedProtocolVersion {
                 var buffer = transport.allocator.buffer(capacity: 4)
                 PacketEncoder.encode(.connack(ConnAckPacket(reasonCode: .unsupportedProtocolVersion)), version: .v3_1_1, into: &buffer)
                 transport.write(buffer)
-            } else if stream.decoder.protocolVersion == .v5 {
-                var buffer = transport.allocator.buffer(capacity: 8)
-                PacketEncoder.encode(.connack(ConnAckPacket(reasonCode: error.reasonCode)), version: .v5, into: &buffer)
-                transport.write(buffer)
             }
-            close(reason: error.reasonCode, log: "Client \(logName) disconnected due to \(error.reasonCode == .malformedPacket ? "malformed packet" : "protocol error") (\(error.detail)).", sendDisconnect: false)
+            close(reason: error.reasonCode, log: "Client \(logName) disconnected due to \(what) (\(error.detail)).", sendDisconnect: false)
             return
         }
-        let what = error.reasonCode == .malformedPacket ? "malformed packet" : "protocol error"
-        close(reason: error.reasonCode, detail: error.detail, log: "Client \(logName) disconnected due to \(what) (\(error.detail)).")
+        // v5 DISCONNECT where Mosquitto sends one: a packet over the maximum size, and errors in
+        // PUBLISH, SUBSCRIBE, UNSUBSCRIBE or a reserved packet type; an error in any other
+        // packet just closes (the DISCONNECT is a SHOULD, spec 4.13.1).
+        let disconnects: Bool
+        var reason = error.reasonCode
+        switch error.packetType {
+        case .subscribe?, .unsubscribe?:
+            // Mosquitto calls every error in these Malformed Packet (e.g. packet identifier 0,
+            // Retain Handling 3: 13-malformed-subscribe-v5), where the spec names some a Protocol
+            // Error; the DISCONNECT's reason code is a SHOULD (spec 4.13.1).
+            disconnects = true
+            if reason == .protocolError { reason = .malformedPacket }
+        case nil, .publish?: disconnects = true
+        default: disconnects = reason == .packetTooLarge
+        }
+        close(reason: reason, log: "Client \(logName) disconnected due to \(what) (\(error.detail)).", sendDisconnect: disconnects)
     }
 
-    func protocolError(_ detail: String, reason: ReasonCode = .protocolError) {
-        close(reason: reason, detail: detail, log: "Client \(logName) disconnected due to protocol error (\(detail)).")
+    func protocolError(_ detail: String, reason: ReasonCode = .protocolError, sendDisconnect: Bool = true) {
+        close(reason: reason, log: "Client \(logName) disconnected due to protocol error (\(detail)).", sendDisconnect: sendDisconnect)
     }
 
     // MARK: Output
@@ -351,18 +363,13 @@ public final class ClientConnection {
     }
 
     /// Closes the connection: v5 clients first get a DISCONNECT with `reason` when it is an error
-    /// (spec 4.13), carrying `detail` as its reason string if the client did not turn Request
-    /// Problem Information off; the will is published (the client did not DISCONNECT normally).
-    func close(reason: ReasonCode, detail: String? = nil, log line: String, sendDisconnect: Bool = true) {
+    /// (spec 4.13), without a Reason String (Mosquitto sends none: the reason is in the broker's
+    /// log line); the will is published (the client did not DISCONNECT normally).
+    func close(reason: ReasonCode, log line: String, sendDisconnect: Bool = true) {
         guard state != .closed else { return }
         if configuration.connectionMessages { log.notice(line) }
         if sendDisconnect && version == .v5 && state == .connected && reason.rawValue >= 0x80 {
-            var disconnect = DisconnectPacket(reasonCode: reason)
-            if requestProblemInformation { disconnect.properties.reasonString = detail }
-            if PacketEncoder.encode(.disconnect(disconnect), version: .v5).readableBytes > clientMaximumPacketSize {
-                disconnect.properties = .none
-            }
-            send(.disconnect(disconnect))
+            send(.disconnect(DisconnectPacket(reasonCode: reason)))
         }
         finish(publishWill: true)
         closeTransport()

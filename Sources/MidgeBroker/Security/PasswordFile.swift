@@ -84,30 +84,41 @@ public struct PasswordFile: Equatable, Sendable {
         lhs.entries.map(\.username) == rhs.entries.map(\.username) && lhs.entries.map(\.hash) == rhs.entries.map(\.hash)
     }
 
-    /// Reads a password file; errors are `FILE:LINE: ...`.
-    public static func load(path: String) throws -> PasswordFile {
+    /// Reads a password file; errors are `FILE:LINE: ...`. With `skipping`, a bad line is passed
+    /// to it and left out instead (the broker does so, as Mosquitto, which logs and ignores such
+    /// lines: 09-pwfile-parse-invalid); without, it is thrown (`midge passwd`).
+    public static func load(path: String, skipping: ((ConfigError) -> Void)? = nil) throws -> PasswordFile {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(file: path, line: 0, message: "Unable to open password file \(path).")
         }
-        return try parse(text, fileName: path)
+        return try parse(text, fileName: path, skipping: skipping)
     }
 
-    public static func parse(_ text: String, fileName: String) throws -> PasswordFile {
+    public static func parse(_ text: String, fileName: String, skipping: ((ConfigError) -> Void)? = nil) throws -> PasswordFile {
         var file = PasswordFile()
         var lineNumber = 0
+        func bad(_ message: String) throws {
+            let error = ConfigError(file: fileName, line: lineNumber, message: message)
+            guard let skipping else { throw error }
+            skipping(error)
+        }
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
             let line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : String(rawLine)
             if line.trimmingCharacters(in: .whitespaces).isEmpty || line.hasPrefix("#") { continue }
             guard let colon = line.firstIndex(of: ":") else {
-                throw ConfigError(file: fileName, line: lineNumber, message: "invalid line in password file (expected user:hash)")
+                try bad("invalid line in password file (expected user:hash)")
+                continue
             }
             let username = String(line[..<colon])
             let encoded = String(line[line.index(after: colon)...])
-            guard !username.isEmpty else { throw ConfigError(file: fileName, line: lineNumber, message: "empty user name in password file") }
+            guard !username.isEmpty else {
+                try bad("empty user name in password file")
+                continue
+            }
             guard let hash = Hash(encoded: encoded) else {
-                throw ConfigError(file: fileName, line: lineNumber,
-                                  message: "user '\(username)' has no valid $6$ or $7$ password hash (a plain text password? hash the file with 'midge passwd -U')")
+                try bad("user '\(username)' has no valid $6$ or $7$ password hash (a plain text password? hash the file with 'midge passwd -U')")
+                continue
             }
             file.set(username, hash)
         }

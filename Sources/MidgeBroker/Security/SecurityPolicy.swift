@@ -9,7 +9,7 @@ import NIOCore
 public final class SecurityPolicy: @unchecked Sendable {
     public enum Verdict: Equatable, Sendable {
         case accepted
-        /// Unknown user or wrong password (v3 return code 4, v5 0x86).
+        /// Unknown user or wrong password (answered as Mosquitto does: v3 return code 5, v5 0x87).
         case badCredentials
         /// Anonymous client where anonymous access is off (v3 return code 5, v5 0x87).
         case notAuthorized
@@ -27,10 +27,19 @@ public final class SecurityPolicy: @unchecked Sendable {
     public init(settings: SecuritySettings, allowAnonymous: Bool) throws {
         self.settings = settings
         self.allowAnonymous = allowAnonymous
-        passwords = try settings.passwordFile.map { try PasswordFile.load(path: $0) }
+        var skipped: [String] = []
+        passwords = try settings.passwordFile.map { try PasswordFile.load(path: $0) { skipped.append("\($0); line ignored") } }
+        warningsStorage = skipped
         acl = try settings.aclFile.map { try AccessControlList.load(path: $0) }
         hasACLFlag.store(acl != nil, ordering: .relaxed)
     }
+
+    /// The password file's lines left out at the last (re)load, for the log.
+    public var warnings: [String] {
+        get { lock.withLock { warningsStorage } }
+        set { lock.withLock { warningsStorage = newValue } }
+    }
+    private var warningsStorage: [String] = []
 
     /// A policy with no files: anonymous access as given, every topic allowed.
     public convenience init(allowAnonymous: Bool) {
@@ -46,7 +55,9 @@ public final class SecurityPolicy: @unchecked Sendable {
     @discardableResult
     public func reload() -> ConfigError? {
         do {
-            let newPasswords = try settings.passwordFile.map { try PasswordFile.load(path: $0) }
+            var skipped: [String] = []
+            let newPasswords = try settings.passwordFile.map { try PasswordFile.load(path: $0) { skipped.append("\($0); line ignored") } }
+            warnings = skipped
             let newACL = try settings.aclFile.map { try AccessControlList.load(path: $0) }
             lock.withLock {
                 passwords = newPasswords
@@ -62,13 +73,16 @@ public final class SecurityPolicy: @unchecked Sendable {
         }
     }
 
-    /// Checks CONNECT's user name and password.
+    /// Checks CONNECT's user name and password, as Mosquitto's default check does: without a
+    /// password file, `allow_anonymous false` refuses every client, user name or not; with one,
+    /// a user name must be in it with the right password, and an absent or empty password never
+    /// is (Mosquitto reads a zero-length password as none).
     public func authenticate(username: String?, password: ByteBuffer?) -> Verdict {
         guard let username else { return allowAnonymous ? .accepted : .notAuthorized }
         let file = lock.withLock { passwords }
-        guard let file else { return .accepted }
-        let bytes = password.map { Array($0.readableBytesView) } ?? []
-        return file.verify(username: username, password: bytes) == true ? .accepted : .badCredentials
+        guard let file else { return allowAnonymous ? .accepted : .notAuthorized }
+        guard let password, password.readableBytes > 0 else { return .badCredentials }
+        return file.verify(username: username, password: Array(password.readableBytesView)) == true ? .accepted : .badCredentials
     }
 
     /// Whether the ACL lets this client do `operation` on `topic` (everything, without an ACL file).
