@@ -235,11 +235,15 @@ public final class Broker: @unchecked Sendable {
     /// Routes `message` to every matching subscription: one copy per session with the highest
     /// granted QoS of its matching subscriptions and all their identifiers ([MQTT-3.3.4-2],
     /// [MQTT-3.3.4-3]; Midge sends one copy, see docs/conformance.md), one member per shared
-    /// group. Retains it first when flagged. Returns the number of sessions it was routed to.
+    /// group. Retains it first when flagged. Returns the number of subscriptions (and shared
+    /// groups) whose filter matched, counting a No Local subscription of the publisher itself,
+    /// which gets no copy: Mosquitto counts it too (its PUBACK then says success, not 0x10).
     /// `willOf`: the session whose will this is (its publisher for `check_retain_source`).
+    /// `beforeDelivery` runs once everything routing stores is recorded and before any copy is
+    /// handed to a session: the publisher's PUBREC goes out there, ahead of its own copy.
     @discardableResult
     func publish(_ message: Message, from publisher: Session?, context: LoopContext, routeMemo: RouteMemo? = nil,
-                 willOf: Session? = nil) -> Int {
+                 willOf: Session? = nil, beforeDelivery: (() -> Void)? = nil) -> Int {
         // The loop's scratch array (no allocation per message); handed back emptied at the end.
         var matches = context.takeMatchScratch()
         defer { context.returnMatchScratch(&matches) }
@@ -265,6 +269,11 @@ public final class Broker: @unchecked Sendable {
         for group in found.groups { if let member = group.pick() { add(member) } }
         let sources = found.sources
         if sources > 1 && matches.count > 1 { matches = Self.mergePerSession(matches) }
+        // Numbered as they are queued, as Mosquitto does: a message that expires or is dropped
+        // before it is sent still used its id.
+        for index in matches.indices where matches[index].qos != .atMostOnce {
+            matches[index].packetID = matches[index].session.nextPacketID()
+        }
 
         if matches.count > 1 {
             // Encode the shared QoS 0 headers while the message is still this thread's alone
@@ -283,15 +292,21 @@ public final class Broker: @unchecked Sendable {
             if groupCommit != nil {
                 var stored = storedMessage(message, id: 0)
                 stored.publisherUsername = source?.username
+                stored.publisherPort = source?.port
                 context.record(message.payload.readableBytes == 0 ? .retainedCleared(topic: message.topic) : .retainedSet(stored))
             }
         }
-        if matches.isEmpty { return 0 }
+        let matched = found.subscriptions.count + found.groups.count
+        if matches.isEmpty {
+            beforeDelivery?()
+            return matched
+        }
         if groupCommit != nil { recordDeliveries(of: message, &matches, context: context) }
+        beforeDelivery?()
 
         if loops.count == 1 {
             for delivery in matches { deliverOnLoop(delivery, context: context) }
-            return matches.count
+            return matched
         }
         for delivery in matches {
             let target = delivery.session.loopIndex
@@ -310,7 +325,7 @@ public final class Broker: @unchecked Sendable {
             }
             context.outgoing[index].removeAll(keepingCapacity: true)
         }
-        return matches.count
+        return matched
     }
 
     /// `check_retain_source`: who published a retained message, so that its delivery to a new
@@ -318,7 +333,7 @@ public final class Broker: @unchecked Sendable {
     /// broker-made messages, and for a session with no policy (no ACL can apply to it).
     private func retainSource(_ session: Session?) -> RetainSource? {
         guard configuration.checkRetainSource, let session, let policy = session.security else { return nil }
-        return RetainSource(clientID: session.clientID, username: session.username, policy: policy)
+        return RetainSource(clientID: session.clientID, username: session.username, policy: policy, port: session.listenerPort)
     }
 
     /// One delivery per session: highest QoS, union of subscription ids, retain if any says so.
