@@ -126,8 +126,15 @@ public final class Broker: @unchecked Sendable {
         owner.eventLoop.execute {
             // On the loop that owns the old session.
             if let old = existing.connection {
-                old.takenOver()
+                // As Mosquitto: the old connection's will goes out (when it has no delay) only if
+                // its session ends here, by its own expiry 0 or the new Clean Start.
+                old.takenOver(publishWill: cleanStart || !existing.persistsOffline)
             }
+            // A new connection for the client id cancels a will still waiting on its delay,
+            // whatever its Clean Start [MQTT-3.1.2-8] [MQTT-3.1.3-9] (Mosquitto's will_delay__remove).
+            existing.willTask?.cancel()
+            existing.willTask = nil
+            existing.pendingWill = nil
             if existing === session && !existing.persistsOffline {
                 // The taken-over connection's session was to end with it (3.1.1 clean session 1, v5
                 // expiry 0) [3.1.1:MQTT-3.1.2-6] [MQTT-3.1.2-23]: it ends now (will included) and Clean Start 0 finds none.
@@ -185,20 +192,21 @@ public final class Broker: @unchecked Sendable {
     func sessionDisconnected(_ session: Session, will: Message?, willDelay: UInt32, sessionContinues: Bool) {
         session.setOnline(false)
         let context = context(index: session.loopIndex)
-        let persists = session.persistsOffline || sessionContinues
         if let will {
-            if willDelay == 0 || !persists {
-                if willDelay == 0 { publish(will, from: nil, context: context, willOf: session) } else {
-                    // Session ends now, so the delayed will goes out now [MQTT-3.1.2-8].
-                    session.pendingWill = will
-                }
+            if willDelay == 0 {
+                publish(will, from: nil, context: context, willOf: session)
             } else {
                 session.pendingWill = will
-                scheduleWill(of: session, in: .seconds(Int64(willDelay)))
+                // (A takeover cancels it: see `openSession`.)
+                if !sessionContinues { scheduleWill(of: session, in: .seconds(Int64(willDelay))) }
             }
         }
         if sessionContinues { return }
         if !session.persistsOffline {
+            // As in Mosquitto, the Will Delay Interval holds even when the session would end
+            // now (Session Expiry 0): the session stays until its will goes out, and a new
+            // connection for the client id meanwhile cancels the will (see `scheduleWill`).
+            if session.pendingWill != nil { return }
             endSession(session)
             return
         }
@@ -217,6 +225,8 @@ public final class Broker: @unchecked Sendable {
             session.pendingWill = nil
             self.publish(pending, from: nil, context: self.context(index: session.loopIndex), willOf: session)
             if session.isStored { self.saveSession(session, will: nil) }
+            // A session of expiry 0 only waited for its will.
+            if !session.persistsOffline { self.endSession(session) }
             self.context(index: session.loopIndex).flushDirty()
         }
     }
