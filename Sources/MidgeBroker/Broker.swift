@@ -52,6 +52,11 @@ public final class Broker: @unchecked Sendable {
     private var connectedCount = 0
     /// Where persistent state goes (nil = persistence off).
     public let store: SessionStore?
+    /// Called on the connecting loop before a client's session is opened: the `midge` process
+    /// applies a SIGHUP received before that CONNECT here (as Mosquitto's loop handles the signal
+    /// before the next network event), so the new connection sees the reloaded ACL. Set before
+    /// the listeners open.
+    public var beforeSessionOpens: (@Sendable () -> Void)?
     /// Wall-clock milliseconds since the Unix epoch: stored times (expiry, disconnection) are
     /// wall-clock, the engine's own clock (`EventLoop.now`) is uptime.
     let wallClock: @Sendable () -> Int64
@@ -108,6 +113,7 @@ public final class Broker: @unchecked Sendable {
     /// connection of the same id (closed with 0x8E [MQTT-3.1.4-3]), moves a resumed session to
     /// the new connection's loop, then calls `connection.attach` on that loop.
     func openSession(clientID: String, cleanStart: Bool, for connection: ClientConnection) {
+        beforeSessionOpens?()
         let loop = connection.context
         let (session, existing): (Session, Session?) = registryLock.withLock {
             let existing = sessions[clientID]
