@@ -60,6 +60,11 @@ public final class Broker: @unchecked Sendable {
     private var connectedCount = 0
     /// Where persistent state goes (nil = persistence off).
     public let store: SessionStore?
+    /// Called on the connecting loop before a client's session is opened: the `midge` process
+    /// applies a SIGHUP received before that CONNECT here (as Mosquitto's loop handles the signal
+    /// before the next network event), so the new connection sees the reloaded ACL. Set before
+    /// the listeners open.
+    public var beforeSessionOpens: (@Sendable () -> Void)?
     /// Wall-clock milliseconds since the Unix epoch: stored times (expiry, disconnection) are
     /// wall-clock, the engine's own clock (`EventLoop.now`) is uptime.
     let wallClock: @Sendable () -> Int64
@@ -117,6 +122,7 @@ public final class Broker: @unchecked Sendable {
     /// connection of the same id (closed with 0x8E [MQTT-3.1.4-3]), moves a resumed session to
     /// the new connection's loop, then calls `connection.attach` on that loop.
     func openSession(clientID: String, cleanStart: Bool, for connection: ClientConnection) {
+        beforeSessionOpens?()
         let loop = connection.context
         let (session, existing): (Session, Session?) = registryLock.withLock {
             let existing = sessions[clientID]
@@ -135,8 +141,15 @@ public final class Broker: @unchecked Sendable {
         owner.eventLoop.execute {
             // On the loop that owns the old session.
             if let old = existing.connection {
-                old.takenOver()
+                // As Mosquitto: the old connection's will goes out (when it has no delay) only if
+                // its session ends here, by its own expiry 0 or the new Clean Start.
+                old.takenOver(publishWill: cleanStart || !existing.persistsOffline)
             }
+            // A new connection for the client id cancels a will still waiting on its delay,
+            // whatever its Clean Start [MQTT-3.1.2-8] [MQTT-3.1.3-9] (Mosquitto's will_delay__remove).
+            existing.willTask?.cancel()
+            existing.willTask = nil
+            existing.pendingWill = nil
             if existing === session && !existing.persistsOffline {
                 // The taken-over connection's session was to end with it (3.1.1 clean session 1, v5
                 // expiry 0) [3.1.1:MQTT-3.1.2-6] [MQTT-3.1.2-23]: it ends now (will included) and Clean Start 0 finds none.
@@ -194,20 +207,21 @@ public final class Broker: @unchecked Sendable {
     func sessionDisconnected(_ session: Session, will: Message?, willDelay: UInt32, sessionContinues: Bool) {
         session.setOnline(false)
         let context = context(index: session.loopIndex)
-        let persists = session.persistsOffline || sessionContinues
         if let will {
-            if willDelay == 0 || !persists {
-                if willDelay == 0 { publish(will, from: nil, context: context, willOf: session) } else {
-                    // Session ends now, so the delayed will goes out now [MQTT-3.1.2-8].
-                    session.pendingWill = will
-                }
+            if willDelay == 0 {
+                publish(will, from: nil, context: context, willOf: session)
             } else {
                 session.pendingWill = will
-                scheduleWill(of: session, in: .seconds(Int64(willDelay)))
+                // (A takeover cancels it: see `openSession`.)
+                if !sessionContinues { scheduleWill(of: session, in: .seconds(Int64(willDelay))) }
             }
         }
         if sessionContinues { return }
         if !session.persistsOffline {
+            // As in Mosquitto, the Will Delay Interval holds even when the session would end
+            // now (Session Expiry 0): the session stays until its will goes out, and a new
+            // connection for the client id meanwhile cancels the will (see `scheduleWill`).
+            if session.pendingWill != nil { return }
             endSession(session)
             return
         }
@@ -226,6 +240,8 @@ public final class Broker: @unchecked Sendable {
             session.pendingWill = nil
             self.publish(pending, from: nil, context: self.context(index: session.loopIndex), willOf: session)
             if session.isStored { self.saveSession(session, will: nil) }
+            // A session of expiry 0 only waited for its will.
+            if !session.persistsOffline { self.endSession(session) }
             self.context(index: session.loopIndex).flushDirty()
         }
     }
@@ -244,11 +260,15 @@ public final class Broker: @unchecked Sendable {
     /// Routes `message` to every matching subscription: one copy per session with the highest
     /// granted QoS of its matching subscriptions and all their identifiers ([MQTT-3.3.4-2],
     /// [MQTT-3.3.4-3]; Midge sends one copy, see docs/conformance.md), one member per shared
-    /// group. Retains it first when flagged. Returns the number of sessions it was routed to.
+    /// group. Retains it first when flagged. Returns the number of subscriptions (and shared
+    /// groups) whose filter matched, counting a No Local subscription of the publisher itself,
+    /// which gets no copy: Mosquitto counts it too (its PUBACK then says success, not 0x10).
     /// `willOf`: the session whose will this is (its publisher for `check_retain_source`).
+    /// `beforeDelivery` runs once everything routing stores is recorded and before any copy is
+    /// handed to a session: the publisher's PUBREC goes out there, ahead of its own copy.
     @discardableResult
     func publish(_ message: Message, from publisher: Session?, context: LoopContext, routeMemo: RouteMemo? = nil,
-                 willOf: Session? = nil) -> Int {
+                 willOf: Session? = nil, beforeDelivery: (() -> Void)? = nil) -> Int {
         // The loop's scratch array (no allocation per message); handed back emptied at the end.
         var matches = context.takeMatchScratch()
         defer { context.returnMatchScratch(&matches) }
@@ -274,6 +294,11 @@ public final class Broker: @unchecked Sendable {
         for group in found.groups { if let member = group.pick() { add(member) } }
         let sources = found.sources
         if sources > 1 && matches.count > 1 { matches = Self.mergePerSession(matches) }
+        // Numbered as they are queued, as Mosquitto does: a message that expires or is dropped
+        // before it is sent still used its id.
+        for index in matches.indices where matches[index].qos != .atMostOnce {
+            matches[index].packetID = matches[index].session.nextPacketID()
+        }
 
         if matches.count > 1 {
             // Encode the shared QoS 0 headers while the message is still this thread's alone
@@ -292,15 +317,21 @@ public final class Broker: @unchecked Sendable {
             if groupCommit != nil {
                 var stored = storedMessage(message, id: 0)
                 stored.publisherUsername = source?.username
+                stored.publisherPort = source?.port
                 context.record(message.payload.readableBytes == 0 ? .retainedCleared(topic: message.topic) : .retainedSet(stored))
             }
         }
-        if matches.isEmpty { return 0 }
+        let matched = found.subscriptions.count + found.groups.count
+        if matches.isEmpty {
+            beforeDelivery?()
+            return matched
+        }
         if groupCommit != nil { recordDeliveries(of: message, &matches, context: context) }
+        beforeDelivery?()
 
         if loops.count == 1 {
             for delivery in matches { deliverOnLoop(delivery, context: context) }
-            return matches.count
+            return matched
         }
         for delivery in matches {
             let target = delivery.session.loopIndex
@@ -319,7 +350,7 @@ public final class Broker: @unchecked Sendable {
             }
             context.outgoing[index].removeAll(keepingCapacity: true)
         }
-        return matches.count
+        return matched
     }
 
     /// `check_retain_source`: who published a retained message, so that its delivery to a new
@@ -327,7 +358,7 @@ public final class Broker: @unchecked Sendable {
     /// broker-made messages, and for a session with no policy (no ACL can apply to it).
     private func retainSource(_ session: Session?) -> RetainSource? {
         guard configuration.checkRetainSource, let session, let policy = session.security else { return nil }
-        return RetainSource(clientID: session.clientID, username: session.username, policy: policy)
+        return RetainSource(clientID: session.clientID, username: session.username, policy: policy, port: session.listenerPort)
     }
 
     /// One delivery per session: highest QoS, union of subscription ids, retain if any says so.

@@ -74,7 +74,9 @@ public final class MidgeServer: @unchecked Sendable {
         // with a single listener (otherwise the listener they will come through is not known).
         if let state {
             let policies = Set(plans.map { ObjectIdentifier($0.policy.security) })
-            broker.restore(state, security: policies.count == 1 ? plans.first?.policy.security : nil)
+            var byPort: [Int: SecurityPolicy] = [:]
+            for plan in plans where byPort[plan.policy.port] == nil { byPort[plan.policy.port] = plan.policy.security }
+            broker.restore(state, security: policies.count == 1 ? plans.first?.policy.security : nil, securityByPort: byPort)
         }
         let listenerCount = (plans.map(\.listenerIndex).max() ?? -1) + 1
         self.connectionLimits = (0..<listenerCount).map { index in

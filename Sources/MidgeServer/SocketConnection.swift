@@ -102,6 +102,11 @@ final class SocketConnection: EpollSource, ConnectionTransport {
 
     func abort() { closeNow() }
 
+    /// Reads until the socket has nothing more (or closes): what the peer sent is handled now.
+    func readPending() {
+        while isRegistered, receive() {}
+    }
+
     // MARK: Events
 
     override func ready(_ events: UInt32) {
@@ -109,7 +114,10 @@ final class SocketConnection: EpollSource, ConnectionTransport {
         if events & (EpollEvent.input | EpollEvent.hangUp | EpollEvent.error) != 0, isRegistered { receive() }
     }
 
-    private func receive() {
+    /// Returns true when it stopped after its reads with more perhaps waiting (not drained,
+    /// not closed).
+    @discardableResult
+    private func receive() -> Bool {
         let connection = self.connection
         connection?.readStarted()
         defer { connection?.readComplete() }
@@ -131,21 +139,22 @@ final class SocketConnection: EpollSource, ConnectionTransport {
                         connection.receive(loop.readBuffer)
                     }
                 }
-                guard isRegistered else { return }
-                if result < EpollEventLoop.readBufferCapacity { return }  // drained for now
+                guard isRegistered else { return false }
+                if result < EpollEventLoop.readBufferCapacity { return false }  // drained for now
             } else if result == 0 {
                 closeNow()  // the peer closed
-                return
+                return false
             } else {
                 switch errno {
-                case EAGAIN, EWOULDBLOCK: return
+                case EAGAIN, EWOULDBLOCK: return false
                 case EINTR: continue
                 default:
                     closeNow(socketError: true)
-                    return
+                    return false
                 }
             }
         }
+        return true
     }
 
     private func send() {

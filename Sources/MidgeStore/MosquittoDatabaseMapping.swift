@@ -78,6 +78,8 @@ enum MosquittoDatabaseMapping {
                                                                          interval: client.sessionExpiryInterval)
                 // A second CLIENT chunk of the same id keeps the first username, as in Mosquitto.
                 if state.sessions[index].username == nil { state.sessions[index].username = client.username }
+                // Mosquitto's last_mid: the session's numbering goes on after it.
+                state.sessions[index].lastPacketID = client.lastMID
                 // An MQTT 3.x session with clean session 0 always has the interval "never"
                 // (UINT32_MAX): any other interval was set by a v5 CONNECT.
                 if client.sessionExpiryInterval != .max { usesV5.insert(client.clientID) }
@@ -126,7 +128,7 @@ enum MosquittoDatabaseMapping {
                     state.deliveries.append(StoredDelivery(
                         key: key, clientID: message.clientID, messageID: message.storeID, qos: qos, retain: message.retain,
                         subscriptionIDs: message.properties.subscriptionIdentifiers, stage: stage,
-                        packetID: stage == .queued ? 0 : message.mid))
+                        packetID: message.mid))
                     referenced[index] = true
                 }
             }

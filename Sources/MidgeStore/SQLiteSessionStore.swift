@@ -54,6 +54,7 @@ public final class SQLiteSessionStore: SessionStore, @unchecked Sendable {
                 let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
                 guard mode == "wal" else { return "cannot use write-ahead logging (journal mode \(mode ?? "unknown"))" }
                 if kind == .empty { try StoreSchema.create(in: db) }
+                if case .outdated(let from) = kind { try StoreSchema.migrate(in: db, from: from) }
                 return nil
             }
             if let problem { throw StoreError(path: path, message: problem) }

@@ -19,7 +19,7 @@ enum StoreChangeWriter {
                 $0.bind(6, message?.id); $0.bind(7, message?.topic); $0.bind(8, message?.payload)
                 $0.bind(9, message?.qos.rawValue); $0.bind(10, message?.retain)
                 $0.bind(11, message.flatMap { StoreColumns.blob($0.properties) }); $0.bind(12, message?.expiresAt)
-                $0.bind(13, message?.publisherClientID); $0.bind(14, will?.delay)
+                $0.bind(13, message?.publisherClientID); $0.bind(14, will?.delay); $0.bind(15, session.lastPacketID)
             }
 
         case .sessionDeleted(let clientID):
@@ -40,7 +40,7 @@ enum StoreChangeWriter {
             try db.run(SQL.deleteSubscription) { $0.bind(1, clientID); $0.bind(2, filter) }
 
         case .retainedSet(let message):
-            try db.run(SQL.setRetained) { bind(message, to: $0) }
+            try db.run(SQL.setRetained) { bind(message, to: $0); $0.bind(10, message.publisherPort) }
 
         case .retainedCleared(let topic):
             try db.run(SQL.clearRetained) { $0.bind(1, topic) }
@@ -86,15 +86,16 @@ enum StoreChangeWriter {
         static let saveSession = """
             INSERT INTO sessions (client_id, expiry_interval, protocol_level, username, disconnected_at,
                 will_id, will_topic, will_payload, will_qos, will_retain, will_properties, will_expires_at,
-                will_publisher, will_delay)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                will_publisher, will_delay, last_packet_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (client_id) DO UPDATE SET expiry_interval = excluded.expiry_interval,
                 protocol_level = excluded.protocol_level, username = excluded.username,
                 disconnected_at = excluded.disconnected_at, will_id = excluded.will_id,
                 will_topic = excluded.will_topic, will_payload = excluded.will_payload,
                 will_qos = excluded.will_qos, will_retain = excluded.will_retain,
                 will_properties = excluded.will_properties, will_expires_at = excluded.will_expires_at,
-                will_publisher = excluded.will_publisher, will_delay = excluded.will_delay
+                will_publisher = excluded.will_publisher, will_delay = excluded.will_delay,
+                last_packet_id = excluded.last_packet_id
             """
         static let deleteSessionDeliveries = "DELETE FROM deliveries WHERE client_id = ?"
         static let deleteSessionSubscriptions = "DELETE FROM subscriptions WHERE client_id = ?"
@@ -110,8 +111,8 @@ enum StoreChangeWriter {
         static let deleteSubscription = "DELETE FROM subscriptions WHERE client_id = ? AND filter = ?"
         static let setRetained = """
             INSERT OR REPLACE INTO retained (id, topic, payload, qos, retain, properties, expires_at, publisher,
-                publisher_username)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                publisher_username, publisher_port)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """
         static let clearRetained = "DELETE FROM retained WHERE topic = ?"
         static let insertMessage = """

@@ -16,7 +16,7 @@ struct StoreLoader {
         var state = PersistedState()
         state.sessions = try read(db, table: "sessions", sql: """
             SELECT client_id, expiry_interval, protocol_level, username, disconnected_at, will_id, will_topic,
-                will_payload, will_qos, will_retain, will_properties, will_expires_at, will_publisher, will_delay, rowid
+                will_payload, will_qos, will_retain, will_properties, will_expires_at, will_publisher, will_delay, last_packet_id, rowid
             FROM sessions ORDER BY rowid
             """, session)
         state.subscriptions = try read(db, table: "subscriptions", sql: """
@@ -37,9 +37,15 @@ struct StoreLoader {
             (try row.decode(String.self, atIndex: 0), try StoreColumns.exact(row.decode(atIndex: 1), UInt16.self, column: "packet_id"))
         }
         state.retained = try read(db, table: "retained", sql: """
-            SELECT id, topic, payload, qos, retain, properties, expires_at, publisher, publisher_username, topic
+            SELECT id, topic, payload, qos, retain, properties, expires_at, publisher, publisher_username,
+                publisher_port, topic
             FROM retained ORDER BY topic
-            """, message)
+            """) { row in
+            var message = try message(row)
+            let port: Int64? = try row.decode(atIndex: 9)
+            message.publisherPort = try port.map { try StoreColumns.exact($0, Int.self, column: "publisher_port") }
+            return message
+        }
         return state
     }
 
@@ -99,7 +105,8 @@ struct StoreLoader {
             clientID: try row.decode(atIndex: 0),
             expiryInterval: try StoreColumns.exact(row.decode(atIndex: 1), UInt32.self, column: "expiry_interval"),
             protocolLevel: try StoreColumns.exact(row.decode(atIndex: 2), UInt8.self, column: "protocol_level"),
-            username: try row.decode(atIndex: 3), disconnectedAt: try row.decode(atIndex: 4), will: will)
+            username: try row.decode(atIndex: 3), disconnectedAt: try row.decode(atIndex: 4),
+            lastPacketID: try StoreColumns.exact(row.decode(atIndex: 14), UInt16.self, column: "last_packet_id"), will: will)
     }
 
     private func subscription(_ row: Row) throws -> StoredSubscription {

@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 
 // The tables of a Midge store (midge.db). A store is recognised by its SQLite header:
-// `application_id` is "Midg" and `user_version` the schema version (1). Any other SQLite database
-// is refused rather than written into.
+// `application_id` is "Midg" and `user_version` the schema version (2). Any other SQLite database
+// is refused rather than written into. A store of an older version is migrated at open, in one
+// transaction (`migrations`), before anything else is written.
 //
 // One row per thing the engine reports (PersistedState.swift): sessions (the will in the session
 // row), subscriptions, messages (once per message, shared by its deliveries), deliveries (one
@@ -14,7 +15,18 @@ import GRDB
 enum StoreSchema {
     /// "Midg", in the header's application_id.
     static let applicationID: Int32 = 0x4D69_6467
-    static let version = 1
+    static let version = 2
+
+    /// What brings a store of version N (the index + 1) to version N + 1. Only added columns,
+    /// with defaults that mean what an older Midge's rows meant.
+    static let migrations: [[String]] = [
+        // 1 → 2: a session's last packet id (0 = none: numbering starts at 1, as before), and the
+        // listener port a retained message was published through (NULL = not known).
+        [
+            "ALTER TABLE sessions ADD COLUMN last_packet_id INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE retained ADD COLUMN publisher_port INTEGER",
+        ],
+    ]
 
     /// A message's columns after its id and topic, in `messages` and `retained` alike.
     private static let messageColumns = """
@@ -43,7 +55,8 @@ enum StoreSchema {
             will_properties BLOB,
             will_expires_at INTEGER,
             will_publisher TEXT,
-            will_delay INTEGER
+            will_delay INTEGER,
+            last_packet_id INTEGER NOT NULL DEFAULT 0
         )
         """,
         """
@@ -97,7 +110,8 @@ enum StoreSchema {
         CREATE TABLE retained (
             topic TEXT NOT NULL PRIMARY KEY,
             id INTEGER NOT NULL,
-            \(messageColumns)
+            \(messageColumns),
+            publisher_port INTEGER
         )
         """,
     ]
@@ -107,6 +121,8 @@ enum StoreSchema {
         /// No table at all: a new store is made in it.
         case empty
         case store
+        /// A store of an older version (`migrate` brings it up to date).
+        case outdated(Int)
         /// Not usable: what is wrong.
         case refused(String)
     }
@@ -123,14 +139,25 @@ enum StoreSchema {
         if userVersion > version {
             return .refused("written by a newer Midge (store version \(userVersion); this Midge reads version \(version))")
         }
-        guard userVersion == version else {
+        guard userVersion >= 1 else {
             return .refused("unknown store version \(userVersion) (this Midge reads version \(version))")
         }
         let names = try Set(String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
         let missing = ["sessions", "subscriptions", "messages", "deliveries", "inbound_qos2", "retained"]
             .filter { !names.contains($0) }
         if !missing.isEmpty { return .refused("damaged: table \(missing.joined(separator: ", ")) missing") }
-        return .store
+        return userVersion == version ? .store : .outdated(userVersion)
+    }
+
+    /// Brings a store of version `from` to the current version, in one transaction.
+    static func migrate(in db: Database, from: Int) throws {
+        try db.inTransaction(.exclusive) {
+            for step in migrations[(from - 1)...] {
+                for sql in step { try db.execute(sql: sql) }
+            }
+            try db.execute(sql: "PRAGMA user_version = \(version)")
+            return .commit
+        }
     }
 
     /// Makes the tables in an empty database, in one transaction.

@@ -6,6 +6,16 @@ import MidgeConfig
 import MidgeServer
 import MidgeStore
 import NIOCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SIGHUP received and not yet applied: set by the signal handler (an atomic store is
+/// async-signal-safe), cleared by whoever applies it first.
+private let hangupPending = Atomic<Bool>(false)
+/// The signal handler writes a byte here to wake the thread that applies the reload.
+nonisolated(unsafe) private var hangupPipe: (read: Int32, write: Int32) = (-1, -1)
 
 /// `midge [-c FILE] [-p PORT]... [-v] [-d]`: the broker, with mosquitto(8)'s options.
 struct BrokerCommand: ParsableCommand {
@@ -130,14 +140,39 @@ struct BrokerCommand: ParsableCommand {
         }
         log.notice("\(Self.versionString) running")
 
-        // SIGHUP reloads the password and ACL files and the TLS certificates, as in Mosquitto.
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hangup.setEventHandler {
+        // SIGHUP reloads the password and ACL files and the TLS certificates, as in Mosquitto. A
+        // signal handler marks it at once; a thread applies it, and so does a CONNECT that comes
+        // first (Broker.beforeSessionOpens): Mosquitto handles the signal before the next network
+        // event, so a client that connects right after the SIGHUP meets the new rules.
+        let reloadLock = NSLock()
+        let applyHangup: @Sendable () -> Void = {
+            guard hangupPending.load(ordering: .acquiring) else { return }
+            reloadLock.lock()
+            defer { reloadLock.unlock() }
+            guard hangupPending.exchange(false, ordering: .acquiringAndReleasing) else { return }
             log.notice("Reloading config.")
             server.reloadSecurity()
         }
-        hangup.resume()
-        sources.append(hangup)
+        server.broker.beforeSessionOpens = applyHangup
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            hangupPipe = (fds[0], fds[1])
+            _ = hangupPending.load(ordering: .relaxed)  // initialised before the handler can run
+            signal(SIGHUP) { _ in
+                hangupPending.store(true, ordering: .releasing)
+                var byte: UInt8 = 1
+                _ = write(hangupPipe.write, &byte, 1)
+            }
+            let reader = Thread {
+                var byte: UInt8 = 0
+                while true {
+                    let count = read(hangupPipe.read, &byte, 1)
+                    if count == 0 || (count < 0 && errno != EINTR) { break }
+                    applyHangup()
+                }
+            }
+            reader.start()
+        }
         // SIGUSR1 makes Mosquitto write its database now; Midge's store already holds every
         // acknowledged change, so there is nothing to save (it must not end the process either).
         let save = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())

@@ -6,7 +6,8 @@ import NIOCore
 import XCTest
 
 /// A second connection with a connected client's id takes the session over: the old connection is
-/// closed (v5: DISCONNECT 0x8E), its will published, and with Clean Start 0 the session (subscriptions,
+/// closed (v5: DISCONNECT 0x8E), its will published as Mosquitto does (v5: only when the session
+/// ends with the takeover; 3.1.1: always), and with Clean Start 0 the session (subscriptions,
 /// inflight and queued messages) continues on the new connection, whichever event loops they are on.
 final class SessionTakeoverTests: XCTestCase {
     var broker: TestBroker!
@@ -33,7 +34,11 @@ final class SessionTakeoverTests: XCTestCase {
     }
 
     func testTakeoverPublishesOldConnectionsWill() async throws {
-        // The old connection closes without DISCONNECT: its will (delay 0) is published [MQTT-3.1.2-8].
+        // 3.1.1: the old connection closes without DISCONNECT, so its will is published
+        // [3.1.1:MQTT-3.1.2-8] (Mosquitto drops it when both sessions persist: Midge keeps the spec).
+        // v5: the will (delay 0) goes out when the session ends with the takeover (Clean Start 1);
+        // with Clean Start 0 the new connection for the client id opened before the will was due
+        // and the session goes on, so there is none ([MQTT-3.1.2-8], as Mosquitto).
         let (watcher, _) = try await connectAccepted(broker, "tw-watch")
         try await subscribe(watcher, "tw/+")
         for version in [ProtocolVersion.v3_1_1, .v5] {
@@ -45,6 +50,11 @@ final class SessionTakeoverTests: XCTestCase {
                 let (new, _) = try await connectAccepted(broker, id, version: version, cleanStart: cleanStart,
                                                          sessionExpiry: version == .v5 ? 60 : nil)
                 await expectClose(old)
+                if version == .v5 && !cleanStart {
+                    await expectNothing(watcher, for: 0.3, "(v5 takeover of a continuing session: no will)")
+                    try await disconnect(new)
+                    continue
+                }
                 guard let published = await expectPublish(watcher) else { return }
                 XCTAssertEqual(published.topic, "tw/\(id)")
                 XCTAssertEqual(published.payload.text, "will of \(id)")
@@ -56,9 +66,11 @@ final class SessionTakeoverTests: XCTestCase {
         }
     }
 
-    func testTakeoverWithCleanStartZeroCancelsDelayedWill() async throws {
+    func testTakeoverCancelsDelayedWill() async throws {
         // [MQTT-3.1.3-9] A new connection for the session before the Will Delay Interval elapses:
-        // the will is not sent. With Clean Start 1 the session ends, so it is sent at once.
+        // the will is not sent, whatever its Clean Start ([MQTT-3.1.2-8]: "a new Network Connection
+        // for the ClientID is opened before the Will Delay Interval has elapsed"; Mosquitto's
+        // will_delay__remove), even when Clean Start 1 ends the session.
         let (watcher, _) = try await connectAccepted(broker, "twd-watch")
         try await subscribe(watcher, "twd/+")
         var will = Will(topic: "twd/keep", payload: ByteBuffer(text: "delayed"))
@@ -72,10 +84,8 @@ final class SessionTakeoverTests: XCTestCase {
         let (old2, _) = try await connectAccepted(broker, "twd-end", will: will, sessionExpiry: 60)
         let (new2, _) = try await connectAccepted(broker, "twd-end", cleanStart: true, sessionExpiry: 60)
         await expectDisconnect(old2, reason: .sessionTakenOver)
-        guard let ended = await expectPublish(watcher, within: 0.8) else { return }
-        XCTAssertEqual(ended.topic, "twd/end", "will of the ended session goes out without waiting for its delay")
 
-        await expectNothing(watcher, for: 1.6, "(the delayed will of the resumed session)")
+        await expectNothing(watcher, for: 1.6, "(the delayed wills of the resumed and the ended session)")
         try await disconnect(new)
         try await disconnect(new2)
     }

@@ -133,6 +133,35 @@ final class PersistenceTests: XCTestCase {
         XCTAssertEqual(try current.crashed().load().deliveries, [], "finished: nothing left in the store")
     }
 
+    /// Packet ids are given when a message is queued, and a session's numbering goes on after a
+    /// restart (Mosquitto's last_mid): queued messages keep their ids, the next one follows them.
+    func testPacketIDsAreKeptAndContinueAcrossARestart() {
+        let store = InMemorySessionStore()
+        var harness = harness(store)
+        let sub = subscriber(harness, "sub", "t", qos: .atLeastOnce)
+        let publisher = harness.connect()
+        publisher.connectAccepted("pub")
+        publisher.publish("t", "a", qos: .atLeastOnce, packetID: 1)
+        let first = sub.receivedPublishes()
+        XCTAssertEqual(first.map(\.packetID), [1])
+        sub.send(.puback(PubAckPacket(packetID: 1)))
+        sub.dropConnection()
+        publisher.publish("t", "b", qos: .atLeastOnce, packetID: 2)
+        publisher.publish("t", "c", qos: .atLeastOnce, packetID: 3)
+
+        harness = self.harness(store.crashed(), wallClockOffset: 1000)
+        let back = harness.connect()
+        back.connectAccepted("sub", cleanStart: false, properties: sessionExpiry(3600))
+        let queued = back.receivedPublishes()
+        XCTAssertEqual(queued.map(\.payloadString), ["b", "c"])
+        XCTAssertEqual(queued.map(\.packetID), [2, 3], "queued with their ids, which survive the restart")
+        for message in queued { back.send(.puback(PubAckPacket(packetID: message.packetID))) }
+        let again = harness.connect()
+        again.connectAccepted("pub2")
+        again.publish("t", "d", qos: .atLeastOnce, packetID: 1)
+        XCTAssertEqual(back.receivedPublishes().map(\.packetID), [4])
+    }
+
     func testInboundQoS2IdSurvivesARestartSoTheResendIsNotRoutedTwice() throws {
         let store = InMemorySessionStore()
         var harness = harness(store)

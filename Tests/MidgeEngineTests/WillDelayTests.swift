@@ -4,9 +4,11 @@ import MQTTCodec
 import NIOCore
 import XCTest
 
-/// v5 Will Delay Interval on the virtual clock: the will goes out when the delay has passed or
-/// the session ends, whichever is first, and not at all if the client reconnects to the session
-/// in time [MQTT-3.1.3-9]. Both are timers: exact to the nanosecond here.
+/// v5 Will Delay Interval on the virtual clock, as Mosquitto 2.0.11 keeps it: the will goes out
+/// when the delay has passed or the session expires, whichever is first (a session of expiry 0
+/// waits for its will), and not at all if a new connection for the client id opens in time,
+/// whatever its Clean Start [MQTT-3.1.3-9] [MQTT-3.1.2-8]. Both are timers: exact to the
+/// nanosecond here.
 final class WillDelayTests: XCTestCase {
     var harness: EngineHarness!
     var watcher: HarnessClient!
@@ -65,15 +67,17 @@ final class WillDelayTests: XCTestCase {
         XCTAssertEqual(wills(), [], "(reconnected client had no will)")
     }
 
-    func testReconnectWithCleanStartOneWithinDelayPublishesWillAtOnce() {
-        // Clean Start 1 ends the old session, and a session's end releases its delayed will (spec 3.1.2.5).
+    func testReconnectWithCleanStartOneWithinDelayCancelsWill() {
+        // Clean Start 1 ends the old session, but the new connection for the client id opened before
+        // the will was due: no will ([MQTT-3.1.2-8]; Mosquitto's 07-will-delay-recover).
         let (client, _) = connect("fresh", will: delayedWill("fresh", delay: 10), sessionExpiry: 30)
         client.dropConnection()
         harness.advance(by: .milliseconds(100))
         XCTAssertEqual(wills(), [])
         let (again, connack) = connect("fresh", cleanStart: true)
         XCTAssertEqual(connack?.sessionPresent, false)
-        XCTAssertEqual(wills(), ["fresh"], "the will must go out as the session ends, without waiting")
+        harness.advance(by: .seconds(20))
+        XCTAssertEqual(wills(), [], "(will cancelled by the new connection)")
         again.disconnect()
     }
 
@@ -95,11 +99,26 @@ final class WillDelayTests: XCTestCase {
         XCTAssertEqual(wills(), [], "the will went out twice")
     }
 
-    func testWillPublishedAtOnceWhenSessionEndsWithConnection() {
-        // Session Expiry 0: the session ends as the connection closes, so the delayed will goes out now.
+    func testWillDelayHoldsForSessionExpiryZero() {
+        // Session Expiry 0: as in Mosquitto (07-will-delay), the will still waits for its delay; the
+        // session is not resumable meanwhile, and then ends.
         let (client, _) = connect("now", will: delayedWill("now", delay: 10))
         client.dropConnection()
+        harness.advance(by: .milliseconds(9999))
+        XCTAssertEqual(wills(), [], "(delay not over)")
+        harness.advance(by: .milliseconds(1))
         XCTAssertEqual(wills(), ["now"])
+        XCTAssertNil(harness.broker.session(clientID: "now"), "the session ended with its will")
+
+        // A new connection for the client id within the delay cancels it, and finds no session.
+        let (other, _) = connect("gone", will: delayedWill("gone", delay: 10))
+        other.dropConnection()
+        harness.advance(by: .seconds(1))
+        let (back, connack) = connect("gone", cleanStart: false)
+        XCTAssertEqual(connack?.sessionPresent, false, "a session of expiry 0 is not resumed")
+        harness.advance(by: .seconds(20))
+        XCTAssertEqual(wills(), [], "(will cancelled by the new connection)")
+        back.disconnect()
     }
 
     func testDisconnectWithWillMessageHonoursDelay() {
@@ -112,10 +131,12 @@ final class WillDelayTests: XCTestCase {
         XCTAssertEqual(wills(), ["dw"])
     }
 
-    func testDisconnectShorteningSessionExpiryReleasesDelayedWill() {
-        // DISCONNECT 0x04 with Session Expiry 0: the session ends now, so the will goes out now.
+    func testDisconnectShorteningSessionExpiryKeepsWillDelay() {
+        // DISCONNECT 0x04 with Session Expiry 0: the will still waits for its delay (Mosquitto).
         let (client, _) = connect("cut", will: delayedWill("cut", delay: 10), sessionExpiry: 30)
         client.disconnect(DisconnectPacket(reasonCode: .disconnectWithWillMessage, properties: sessionExpiry(0)))
+        XCTAssertEqual(wills(), [])
+        harness.advance(by: .seconds(10))
         XCTAssertEqual(wills(), ["cut"])
     }
 }

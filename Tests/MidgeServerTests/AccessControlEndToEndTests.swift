@@ -269,6 +269,81 @@ final class AccessControlEndToEndTests: XCTestCase {
         await robot.close()
     }
 
+    /// With `per_listener_settings` and two listeners, a retained message keeps the port of the
+    /// listener its publisher came through, and after a restart that listener's ACL decides
+    /// (Mosquitto's 04-retain-check-source-persist-diff-port): a subscriber on the other listener,
+    /// which has no ACL, does not get it once the publisher lost write access.
+    func testCheckRetainSourceAfterARestartUsesThePublishersListener() async throws {
+        try writeACL(Self.cielWritesHome)
+        func configure(_ ports: (Int, Int)) -> (inout BrokerConfiguration) -> Void {
+            { config in
+                var secured = ListenerConfiguration(port: ports.0, bindAddress: "127.0.0.1", security: config.security)
+                secured.security.passwordFile = self.directory + "/pw"
+                secured.security.aclFile = self.directory + "/acl"
+                secured.security.allowAnonymous = false
+                var open = ListenerConfiguration(port: ports.1, bindAddress: "127.0.0.1", security: config.security)
+                open.security.allowAnonymous = true
+                config.listeners = [secured, open]
+                config.perListenerSettings = true
+                config.checkRetainSource = true
+                config.persistence = true
+                config.persistenceLocation = self.directory + "/"
+            }
+        }
+        // Two free ports (the listener's configured port is what is stored, so not 0).
+        let probe = try TestBroker(configure((0, 0)))
+        let ports = probe.server.boundAddresses.compactMap(\.port)
+        probe.shutdown()
+        try? FileManager.default.removeItem(atPath: directory + "/mosquitto.db")
+        guard ports.count == 2 else { return XCTFail("two listeners: \(ports)") }
+        var broker = try TestBroker(configure((ports[0], ports[1])))
+        let (ciel, _) = try await connack(broker, "ciel", .v5, user: "ciel", password: "ciel")
+        try await ciel.send(.publish(PublishPacket(topic: "home/a", payload: ByteBuffer(string: "a"), qos: .atLeastOnce, retain: true, packetID: 1)))
+        guard case .puback = try await ciel.receive() else { return XCTFail("no PUBACK") }
+        await ciel.close()
+        broker.shutdown()
+        try writeACL(Self.cielLostHomeA)
+        broker = try TestBroker(configure((ports[0], ports[1])))
+        defer { broker.shutdown() }
+        let (reader, _) = try await PacketConnection.connectMQTT(
+            port: ports[1], ConnectPacket(protocolVersion: .v5, clientID: "reader"), group: broker.clientGroup)
+        try await reader.send(.subscribe(SubscribePacket(packetID: 2, subscriptions: [TopicSubscription(filter: "home/#")])))
+        guard case .suback = try await reader.receive() else { return XCTFail("no SUBACK") }
+        let packet = try? await reader.receive(timeout: .milliseconds(300))
+        XCTAssertNil(packet, "home/a's publisher may no longer write it under its own listener's ACL")
+        await reader.close()
+    }
+
+    /// As Mosquitto (connect__on_authorised, 09-acl-change): when a client resumes its session,
+    /// messages queued for it on topics the reloaded ACL no longer lets it read are dropped; they
+    /// still used their packet ids.
+    func testQueuedMessagesTheACLNoLongerAllowsAreDroppedAtReconnect() async throws {
+        try writeACL(Self.cielWritesHome)
+        let broker = try makeBroker()
+        defer { broker.shutdown() }
+        var expiry = Properties()
+        expiry.sessionExpiryInterval = 60
+        let (robot, _) = try await broker.connect("robot", cleanStart: true, username: "robot", password: Array("robot".utf8), properties: expiry)
+        try await robot.send(.subscribe(SubscribePacket(packetID: 1, subscriptions: [TopicSubscription(filter: "home/#", options: .init(qos: .atLeastOnce))])))
+        guard case .suback = try await robot.receive() else { return XCTFail("no SUBACK") }
+        await robot.close()
+        let (ciel, _) = try await connack(broker, "ciel", .v5, user: "ciel", password: "ciel")
+        for (index, topic) in ["home/a", "home/b"].enumerated() {
+            try await ciel.send(.publish(PublishPacket(topic: topic, payload: ByteBuffer(string: topic), qos: .atLeastOnce, packetID: UInt16(index + 1))))
+            guard case .puback = try await ciel.receive() else { return XCTFail("no PUBACK for \(topic)") }
+        }
+        await ciel.close()
+        // robot may no longer read home/a.
+        try writeACL("user ciel\ntopic readwrite home/#\nuser robot\ntopic read home/b\n")
+        broker.server.reloadSecurity()
+        let (back, connack) = try await broker.connect("robot", cleanStart: false, username: "robot", password: Array("robot".utf8), properties: expiry)
+        XCTAssertTrue(connack.sessionPresent)
+        guard case .publish(let delivered) = try await back.receive() else { return XCTFail("no PUBLISH") }
+        XCTAssertEqual(delivered.topic, "home/b", "home/a was dropped at the reconnect")
+        XCTAssertEqual(delivered.packetID, 2, "home/a had id 1")
+        await back.close()
+    }
+
     func testWillNeedsWriteAccessToItsTopic() async throws {
         let broker = try makeBroker()
         defer { broker.shutdown() }

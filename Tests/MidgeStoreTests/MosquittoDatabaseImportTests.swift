@@ -134,7 +134,7 @@ final class MosquittoDatabaseImportTests: XCTestCase {
         XCTAssertEqual(durable311.map { $0.1.topic }, ["q1/a", "q2/b"], "the QoS 0 message is not queued")
         XCTAssertEqual(durable311.map { $0.0.qos }, [.atLeastOnce, .exactlyOnce])
         XCTAssertEqual(durable311.map { $0.0.stage }, [.queued, .queued])
-        XCTAssertEqual(durable311.map { $0.0.packetID }, [0, 0])
+        XCTAssertEqual(durable311.map { $0.0.packetID }, [1, 2], "queued with the mids Mosquitto gave them")
         XCTAssertEqual(durable311.map { string($0.1.payload) }, ["m1", "m2"])
         XCTAssertEqual(durable311.map { $0.1.publisherClientID }, ["publisher", "publisher"])
 

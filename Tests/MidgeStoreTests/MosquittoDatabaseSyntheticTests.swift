@@ -48,7 +48,7 @@ final class MosquittoDatabaseSyntheticTests: XCTestCase {
             let delivery = deliveries[index]
             XCTAssertEqual(delivery.stage, item.stage, "state \(item.state) QoS \(item.qos)")
             XCTAssertEqual(delivery.qos.rawValue, item.qos)
-            XCTAssertEqual(delivery.packetID, item.stage == .queued ? 0 : UInt16(100 + index))
+            XCTAssertEqual(delivery.packetID, UInt16(100 + index), "the mid, queued or not (Mosquitto numbers at queueing)")
             XCTAssertEqual(delivery.key, UInt64(index + 1))
         }
         XCTAssertEqual(deliveries.last?.stage, .queued)

@@ -43,9 +43,48 @@ final class StoreFileTests: StoreTestCase {
     func testAStoreOfANewerVersionIsRefused() throws {
         try open().close()
         let raw = try DatabaseQueue(path: storePath)
-        try raw.writeWithoutTransaction { try $0.execute(sql: "PRAGMA user_version = 2") }
+        try raw.writeWithoutTransaction { try $0.execute(sql: "PRAGMA user_version = 3") }
         try raw.close()
-        assertStoreError(storePath, contains: "written by a newer Midge (store version 2")
+        assertStoreError(storePath, contains: "written by a newer Midge (store version 3")
+    }
+
+    /// A store of version 1 (before sessions kept their last packet id and retained messages the
+    /// publisher's listener port) opens: migrated to version 2 in place, its rows load unchanged
+    /// (last id 0, port unknown), and the new columns are written from then on.
+    func testAVersion1StoreIsMigrated() throws {
+        let store = try open()
+        var retained = sampleMessage(id: 0, topic: "r/1")
+        retained.retain = true
+        retained.publisherPort = 1883
+        commitAndWait(store, [.sessionSaved(StoredSession(clientID: "a", expiryInterval: 60, protocolLevel: 5, lastPacketID: 7)),
+                              .retainedSet(retained)])
+        store.close()
+        // Back to version 1's shape.
+        let raw = try DatabaseQueue(path: storePath)
+        try raw.writeWithoutTransaction { db in
+            try db.execute(sql: "ALTER TABLE sessions DROP COLUMN last_packet_id")
+            try db.execute(sql: "ALTER TABLE retained DROP COLUMN publisher_port")
+            try db.execute(sql: "PRAGMA user_version = 1")
+        }
+        try raw.close()
+
+        let migrated = try open()
+        let state = try migrated.load()
+        XCTAssertEqual(state.sessions.map(\.clientID), ["a"])
+        XCTAssertEqual(state.sessions.first?.lastPacketID, 0)
+        XCTAssertEqual(state.retained.map(\.topic), ["r/1"])
+        XCTAssertNil(state.retained.first?.publisherPort)
+        commitAndWait(migrated, [.sessionSaved(StoredSession(clientID: "a", expiryInterval: 60, protocolLevel: 5, lastPacketID: 9)),
+                                 .retainedSet(retained)])
+        migrated.close()
+        let reopened = try open()
+        let reloaded = try reopened.load()
+        reopened.close()
+        XCTAssertEqual(reloaded.sessions.first?.lastPacketID, 9)
+        XCTAssertEqual(reloaded.retained.first?.publisherPort, 1883)
+        let check = try DatabaseQueue(path: storePath)
+        XCTAssertEqual(try check.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }, 2)
+        try check.close()
     }
 
     func testAStoreInUseByAnotherOpenerIsRefused() throws {

@@ -24,21 +24,23 @@ final class StoreRoundTripTests: StoreTestCase {
                                         publisherClientID: "a")
         let sessionA = sampleSession("a", will: StoredWill(message: willMessage, delay: 30))
         let sessionB = StoredSession(clientID: "b", expiryInterval: UInt32.max, protocolLevel: 4, username: nil,
-                                     disconnectedAt: 1_700_000_000_000, will: nil)
+                                     disconnectedAt: 1_700_000_000_000, lastPacketID: 65535, will: nil)
         let subscriptionA1 = StoredSubscription(clientID: "a", filter: "x/+", options: SubscriptionOptions(
             qos: .atLeastOnce, noLocal: true, retainAsPublished: true, retainHandling: .doNotSend), identifier: 7)
         let subscriptionA2 = StoredSubscription(clientID: "a", filter: "$share/g/y", options: SubscriptionOptions(
             qos: .exactlyOnce, noLocal: false, retainAsPublished: false, retainHandling: .sendOnNewSubscribe))
         let subscriptionB = StoredSubscription(clientID: "b", filter: "#", options: SubscriptionOptions(qos: .atMostOnce))
         let retained1 = StoredMessage(id: 0, topic: "r/1", payload: buffer("on"), qos: .atLeastOnce, retain: true,
-                                      properties: sampleProperties(), expiresAt: 1_800_000_000_000, publisherClientID: "p")
+                                      properties: sampleProperties(), expiresAt: 1_800_000_000_000, publisherClientID: "p",
+                                      publisherPort: 8883)
         let retainedEmpty = StoredMessage(id: 0, topic: "r/empty", payload: ByteBuffer(), qos: .atMostOnce, retain: true)
         let message1 = sampleMessage(id: 1, topic: "x/1", payload: "one", properties: sampleProperties())
         let message2 = sampleMessage(id: 2, topic: "x/2", payload: "", qos: .exactlyOnce)
         var d10 = delivery(10, to: "a", message: 1)
         d10.subscriptionIDs = [7, 9]
         d10.retain = true
-        let d11 = delivery(11, to: "b", message: 1)
+        var d11 = delivery(11, to: "b", message: 1)
+        d11.packetID = 42  // queued with the id routing gave it
         let d12 = delivery(12, to: "b", message: 2, qos: .exactlyOnce)
 
         let store = try open()

@@ -88,6 +88,21 @@ extension ClientConnection {
                                   properties: packet.properties, receivedAt: context.eventLoop.now,
                                   publisher: session.id, publisherClientID: clientID)
             if routeMemo == nil { routeMemo = RouteMemo() }
+            if packet.qos == .exactlyOnce {
+                // Accepted: the id is held until PUBREL, and the PUBREC (always success, as in
+                // Mosquitto: whether anyone subscribed is no concern of QoS 2's first answer) goes
+                // out once routing has recorded what it stores and before any copy is delivered,
+                // so the publisher's own copy follows its PUBREC, as Mosquitto orders them.
+                session.inboundQoS2.insert(packet.packetID)
+                if session.isStored { context.record(.inboundHeld(clientID: clientID, packetID: packet.packetID)) }
+                let packetID = packet.packetID
+                broker.publish(message, from: session, context: context, routeMemo: routeMemo) {
+                    self.sendPubRec(packetID, reason: .success)
+                }
+                return
+            }
+            // Mosquitto answers 0x10 only when no subscription matched at all (a No Local
+            // subscription of the publisher itself counts as a match).
             let routed = broker.publish(message, from: session, context: context, routeMemo: routeMemo)
             if routed == 0 { reason = .noMatchingSubscribers }
         }
@@ -99,12 +114,8 @@ extension ClientConnection {
             log.debug("Sending PUBACK to \(clientID) (m\(packet.packetID), rc\(reason.rawValue))")
             sendFlowAck(0x40, packetID: packet.packetID, reason: reason)
         case .exactlyOnce:
-            if reason.isSuccess {
-                session.inboundQoS2.insert(packet.packetID)
-                if session.isStored { context.record(.inboundHeld(clientID: clientID, packetID: packet.packetID)) }
-            }
-            log.debug("Sending PUBREC to \(clientID) (m\(packet.packetID), rc\(reason.rawValue))")
-            sendFlowAck(0x50, packetID: packet.packetID, reason: reason)
+            // Refused, so not routed: a PUBREC with an error ends the flow, no id is held.
+            sendPubRec(packet.packetID, reason: reason)
         }
     }
 
@@ -119,31 +130,62 @@ extension ClientConnection {
         return !(levels.count == 5 && levels[0] == "$SYS" && levels[1] == "broker" && levels[2] == "connection" && levels[4] == "state")
     }
 
+    private func sendPubRec(_ packetID: UInt16, reason: ReasonCode) {
+        log.debug("Sending PUBREC to \(clientID) (m\(packetID), rc\(reason.rawValue))")
+        sendFlowAck(0x50, packetID: packetID, reason: reason)
+    }
+
+    // Acknowledgements of our PUBLISHes, as Mosquitto treats them (handle_pubackcomp.c,
+    // handle_pubrec.c): one for an unknown packet id is ignored (a PUBREC still gets its PUBREL);
+    // one of the wrong kind for the message in flight under that id (PUBACK for QoS 2, PUBREC or
+    // PUBCOMP for QoS 1, PUBCOMP before the PUBREC) is a Protocol Error, and the connection is
+    // closed without a DISCONNECT, as Mosquitto closes it.
+
     func handlePubAck(_ ack: PubAckPacket) {
         guard let session else { return }
         log.debug("Received PUBACK from \(clientID) (Mid: \(ack.packetID), RC:\(ack.reasonCode.rawValue))")
-        if let entry = session.inflight[ack.packetID], entry.stage == .awaitingPubAck {
-            session.completeOutbound(ack.packetID, broker: broker)
-            session.pump()
+        guard let entry = session.inflight[ack.packetID] else {
+            log.warning("Warning: Received PUBACK from \(clientID) for an unknown packet identifier \(ack.packetID).")
+            return
         }
+        guard entry.qos == .atLeastOnce else {
+            wrongAcknowledgement("PUBACK", packetID: ack.packetID)
+            return
+        }
+        session.completeOutbound(ack.packetID, broker: broker)
+        session.pump()
     }
 
     func handlePubRec(_ ack: PubAckPacket) {
         guard let session else { return }
         log.debug("Received PUBREC from \(clientID) (Mid: \(ack.packetID))")
-        guard let entry = session.inflight[ack.packetID], entry.qos == .exactlyOnce else {
-            sendAck(.pubrel(PubAckPacket(packetID: ack.packetID, reasonCode: .packetIdentifierNotFound)))
+        guard let entry = session.inflight[ack.packetID] else {
+            if version != .v5 || ack.reasonCode.isSuccess {
+                log.warning("Warning: Received PUBREC from \(clientID) for an unknown packet identifier \(ack.packetID).")
+                log.debug("Sending PUBREL to \(clientID) (m\(ack.packetID))")
+                sendFlowAck(0x62, packetID: ack.packetID)
+            }
+            return
+        }
+        guard entry.qos == .exactlyOnce else {
+            wrongAcknowledgement("PUBREC", packetID: ack.packetID)
             return
         }
         if version == .v5 && !ack.reasonCode.isSuccess {
             // A PUBREC with an error ends the flow: no PUBREL [MQTT-4.3.3-4] [MQTT-4.4.0-2].
+            guard entry.stage == .awaitingPubRec else {
+                wrongAcknowledgement("PUBREC", packetID: ack.packetID)
+                return
+            }
             session.completeOutbound(ack.packetID, broker: broker)
             session.pump()
             return
         }
-        session.inflight[ack.packetID]?.stage = .awaitingPubComp
-        if entry.storeKey != 0 {
-            context.record(.deliveryUpdated(key: entry.storeKey, stage: .released, packetID: ack.packetID))
+        if entry.stage != .awaitingPubComp {
+            session.inflight[ack.packetID]?.stage = .awaitingPubComp
+            if entry.storeKey != 0 {
+                context.record(.deliveryUpdated(key: entry.storeKey, stage: .released, packetID: ack.packetID))
+            }
         }
         log.debug("Sending PUBREL to \(clientID) (m\(ack.packetID))")
         sendFlowAck(0x62, packetID: ack.packetID)
@@ -154,17 +196,32 @@ extension ClientConnection {
         log.debug("Received PUBREL from \(clientID) (Mid: \(ack.packetID))")
         let known = session.inboundQoS2.remove(ack.packetID) != nil
         if known && session.isStored { context.record(.inboundReleased(clientID: clientID, packetID: ack.packetID)) }
+        // An unknown id (a PUBREL repeated after a reconnect, whose PUBCOMP was lost) still gets
+        // PUBCOMP success, as from Mosquitto: the flow is complete either way.
         log.debug("Sending PUBCOMP to \(clientID) (m\(ack.packetID))")
-        sendFlowAck(0x70, packetID: ack.packetID, reason: known ? .success : .packetIdentifierNotFound)
+        sendFlowAck(0x70, packetID: ack.packetID)
     }
 
     func handlePubComp(_ ack: PubAckPacket) {
         guard let session else { return }
         log.debug("Received PUBCOMP from \(clientID) (Mid: \(ack.packetID), RC:\(ack.reasonCode.rawValue))")
-        if let entry = session.inflight[ack.packetID], entry.stage == .awaitingPubComp {
-            session.completeOutbound(ack.packetID, broker: broker)
-            session.pump()
+        guard let entry = session.inflight[ack.packetID] else {
+            log.warning("Warning: Received PUBCOMP from \(clientID) for an unknown packet identifier \(ack.packetID).")
+            return
         }
+        guard entry.qos == .exactlyOnce, entry.stage == .awaitingPubComp else {
+            wrongAcknowledgement("PUBCOMP", packetID: ack.packetID)
+            return
+        }
+        session.completeOutbound(ack.packetID, broker: broker)
+        session.pump()
+    }
+
+    /// An acknowledgement that does not fit the QoS flow of the message in flight under its id:
+    /// closed as a Protocol Error without DISCONNECT (what Mosquitto does).
+    private func wrongAcknowledgement(_ type: String, packetID: UInt16) {
+        close(reason: .protocolError, log: "Client \(clientID) disconnected due to protocol error (\(type) does not match the QoS flow of message \(packetID)).",
+              sendDisconnect: false)
     }
 
     func handleDisconnect(_ disconnect: DisconnectPacket) {

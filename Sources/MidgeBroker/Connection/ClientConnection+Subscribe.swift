@@ -56,11 +56,12 @@ extension ClientConnection {
                 // Sent because of a new subscription: RETAIN is 1 [MQTT-3.3.1-8].
                 var delivery = Delivery(session: session, message: message, qos: qos, retain: true,
                                         subscriptionIDs: identifier.map { [$0] } ?? [])
+                if qos != .atMostOnce { delivery.packetID = session.nextPacketID() }
                 if session.isStored && qos != .atMostOnce && message.storeID != 0, let groupCommit = context.groupCommit {
                     delivery.storeKey = groupCommit.makeKey()
                     context.record(.messageRouted(broker.storedMessage(message, id: message.storeID), [
                         StoredDelivery(key: delivery.storeKey, clientID: clientID, messageID: message.storeID, qos: qos,
-                                       retain: true, subscriptionIDs: delivery.subscriptionIDs),
+                                       retain: true, subscriptionIDs: delivery.subscriptionIDs, packetID: delivery.packetID),
                     ]))
                 }
                 retainedDeliveries.append(delivery)

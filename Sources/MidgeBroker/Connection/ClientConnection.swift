@@ -399,14 +399,23 @@ public final class ClientConnection {
     }
 
     /// Another connection took this client id over [MQTT-3.1.4-3]. On this connection's loop.
-    func takenOver() {
+    /// `publishWill`: whether a v5 will goes out (Mosquitto: only when the session ends with the
+    /// takeover). A 3.1/3.1.1 will always does: its connection closes without DISCONNECT
+    /// [3.1.1:MQTT-3.1.2-8] (Mosquitto drops it when both sessions persist).
+    func takenOver(publishWill: Bool = true) {
         context.assertOnLoop()
+        guard state != .closed else { return }
+        // What the client sent on this connection before it opened the new one (a PUBLISH just
+        // before it closed, say) is handled first, as Mosquitto's single thread would have read
+        // it: routed before the takeover completes. If the client closed meanwhile, that close
+        // ends this connection the ordinary way and there is nothing left to take over.
+        transport.readPending()
         guard state != .closed else { return }
         if configuration.connectionMessages { log.notice("Client \(clientID) already connected, closing old connection.") }
         if version == .v5 && state == .connected {
             send(.disconnect(DisconnectPacket(reasonCode: .sessionTakenOver)))
         }
-        finish(publishWill: true, sessionContinues: true)
+        finish(publishWill: publishWill || version != .v5, sessionContinues: true)
         closeTransport()
     }
 

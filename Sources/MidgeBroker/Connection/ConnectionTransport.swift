@@ -21,8 +21,15 @@ public protocol ConnectionTransport: AnyObject {
     func abort()
     /// The client certificate's names on a TLS connection (TLSClientIdentity.swift; default nil).
     var tlsClientIdentity: TLSClientIdentity? { get }
+    /// Reads what the peer already sent (what waits in the socket's receive buffer) and hands it
+    /// to the engine now, before returning, including the peer's close. Called when another
+    /// connection takes the client id over: what the client sent before it reconnected is
+    /// handled before the new connection gets the session. Defaults to nothing (a transport
+    /// that cannot read synchronously).
+    func readPending()
 }
 
 extension ConnectionTransport {
     public func abort() { close() }
+    public func readPending() {}
 }

@@ -26,7 +26,8 @@ extension Broker {
             matches[index].storeKey = key
             let delivery = matches[index]
             stored.append(StoredDelivery(key: key, clientID: delivery.session.clientID, messageID: message.storeID,
-                                         qos: delivery.qos, retain: delivery.retain, subscriptionIDs: delivery.subscriptionIDs))
+                                         qos: delivery.qos, retain: delivery.retain, subscriptionIDs: delivery.subscriptionIDs,
+                                         packetID: delivery.packetID))
         }
         if !stored.isEmpty { context.record(.messageRouted(storedMessage(message, id: message.storeID), stored)) }
     }
@@ -38,7 +39,7 @@ extension Broker {
         session.isStored = true
         let stored = StoredSession(clientID: session.clientID, expiryInterval: session.expiryInterval,
                                    protocolLevel: session.protocolVersion.rawValue, username: session.username,
-                                   disconnectedAt: connected ? nil : wallClock(),
+                                   disconnectedAt: connected ? nil : wallClock(), lastPacketID: session.lastPacketID,
                                    will: will.map { StoredWill(message: storedMessage($0.message, id: 0), delay: $0.delay) })
         context.record(.sessionSaved(stored))
     }
@@ -46,6 +47,7 @@ extension Broker {
     /// A connection attached to `session`: a session that outlives it is saved (with the
     /// connection's will), one that ends with it is no longer kept.
     func sessionAttached(_ session: Session, will: Message?, willDelay: UInt32) {
+        if configuration.checkRetainSource { session.listenerPort = session.connection?.policy.port }
         guard store != nil else { return }
         if session.persistsOffline {
             saveSession(session, will: will.map { ($0, willDelay) }, connected: true)
@@ -68,8 +70,10 @@ extension Broker {
     /// Called once, before any connection is accepted (and before the loops record anything).
     /// Sessions are spread over the loops; a reconnecting client moves its session to its own loop.
     /// `security`: the rules deliveries to the restored (offline) sessions are checked against until
-    /// their clients reconnect (the listener's then apply).
-    public func restore(_ state: PersistedState, security: SecurityPolicy? = nil) {
+    /// their clients reconnect (the listener's then apply). `securityByPort`: each listener's
+    /// rules, by port (`per_listener_settings`): a retained message published through a listener
+    /// is checked against that listener's rules (`check_retain_source`).
+    public func restore(_ state: PersistedState, security: SecurityPolicy? = nil, securityByPort: [Int: SecurityPolicy] = [:]) {
         let wallNow = wallClock()
         let now = loops[0].eventLoop.now
         func message(_ stored: StoredMessage) -> Message? {
@@ -90,10 +94,13 @@ extension Broker {
             guard let restored = message(stored) else { continue }
             restored.storeID = nextRetainedID
             nextRetainedID += 1
-            // check_retain_source after a restart: the publisher as stored, under the shared rules.
+            // check_retain_source after a restart: the publisher as stored, under the rules of the
+            // listener it came through (else the shared rules).
             var source: RetainSource?
-            if configuration.checkRetainSource, let security, !stored.publisherClientID.isEmpty {
-                source = RetainSource(clientID: stored.publisherClientID, username: stored.publisherUsername, policy: security)
+            let policy = stored.publisherPort.flatMap { securityByPort[$0] } ?? security
+            if configuration.checkRetainSource, let policy, !stored.publisherClientID.isEmpty {
+                source = RetainSource(clientID: stored.publisherClientID, username: stored.publisherUsername, policy: policy,
+                                      port: stored.publisherPort)
             }
             retained.store(restored, source: source)
         }
@@ -110,6 +117,7 @@ extension Broker {
             session.username = stored.username
             session.security = security
             session.isStored = store != nil
+            session.lastPacketID = stored.lastPacketID
             byClient[stored.clientID] = session
             registerRestored(session)
         }
@@ -124,6 +132,10 @@ extension Broker {
         for stored in state.messages { if let restored = message(stored) { messages[stored.id] = restored } }
         for stored in state.deliveries {
             guard let session = byClient[stored.clientID] else { continue }
+            // A delivery routed after the session row was last saved (a crash while its client
+            // was connected) numbers past the row's last id: the session goes on after it.
+            let ahead = stored.packetID &- session.lastPacketID
+            if stored.packetID != 0 && ahead != 0 && ahead < 0x8000 { session.lastPacketID = stored.packetID }
             guard let message = messages[stored.messageID] else {
                 expired.append(stored)
                 continue
@@ -133,6 +145,8 @@ extension Broker {
                 var delivery = Delivery(session: session, message: message, qos: stored.qos, retain: stored.retain,
                                         subscriptionIDs: stored.subscriptionIDs)
                 delivery.storeKey = stored.key
+                // Its id from routing (a store of an older Midge has none: numbered now).
+                delivery.packetID = stored.packetID != 0 ? stored.packetID : session.nextPacketID()
                 session.queue.append(delivery)
                 session.queuedBytes += message.payload.readableBytes
             case .published, .released:

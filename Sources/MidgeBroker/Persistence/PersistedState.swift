@@ -25,9 +25,15 @@ public struct StoredMessage: Sendable, Equatable {
     /// The publisher's username, kept for `check_retain_source` (a retained message is sent to a
     /// new subscriber only while its publisher may still write the topic, across restarts too).
     public var publisherUsername: String?
+    /// The port of the listener the publisher came through (a retained message, for
+    /// `check_retain_source` with `per_listener_settings`: that listener's ACL decides after a
+    /// restart, as in Mosquitto); nil when not known.
+    public var publisherPort: Int?
 
     public init(id: UInt64, topic: String, payload: ByteBuffer, qos: QoS, retain: Bool, properties: Properties = .none,
-                expiresAt: Int64? = nil, publisherClientID: String = "", publisherUsername: String? = nil) {
+                expiresAt: Int64? = nil, publisherClientID: String = "", publisherUsername: String? = nil,
+                publisherPort: Int? = nil) {
+        self.publisherPort = publisherPort
         self.id = id
         self.topic = topic
         self.payload = payload
@@ -65,9 +71,13 @@ public struct StoredSession: Sendable, Equatable {
     /// session counts as disconnected at the restart).
     public var disconnectedAt: Int64?
     public var will: StoredWill?
+    /// The last packet id given to a message for this client (Mosquitto's `last_mid`), so that
+    /// the numbering goes on after a restart; 0 = none yet.
+    public var lastPacketID: UInt16
 
     public init(clientID: String, expiryInterval: UInt32, protocolLevel: UInt8, username: String? = nil,
-                disconnectedAt: Int64? = nil, will: StoredWill? = nil) {
+                disconnectedAt: Int64? = nil, lastPacketID: UInt16 = 0, will: StoredWill? = nil) {
+        self.lastPacketID = lastPacketID
         self.clientID = clientID
         self.expiryInterval = expiryInterval
         self.protocolLevel = protocolLevel
@@ -96,7 +106,7 @@ public struct StoredSubscription: Sendable, Equatable {
 
 /// Where an outbound QoS 1/2 message of a session stands.
 public enum OutboundStage: UInt8, Sendable {
-    /// Queued, not sent yet (no packet id).
+    /// Queued, not sent yet (with the packet id routing gave it; 0 in stores of older Midges).
     case queued = 0
     /// PUBLISH sent with `packetID`, awaiting PUBACK (QoS 1) or PUBREC (QoS 2).
     case published = 1
@@ -116,7 +126,8 @@ public struct StoredDelivery: Sendable, Equatable {
     public var retain: Bool
     public var subscriptionIDs: [Int]
     public var stage: OutboundStage
-    /// 0 while queued.
+    /// Given when the message was queued for the session (0 in stores of older Midges, or
+    /// for a delivery of an imported Mosquitto database that had none).
     public var packetID: UInt16
 
     public init(key: UInt64, clientID: String, messageID: UInt64, qos: QoS, retain: Bool, subscriptionIDs: [Int] = [],

@@ -9,8 +9,12 @@ public struct RetainSource: Sendable {
     public let clientID: String
     public let username: String?
     public let policy: SecurityPolicy
+    /// The port of the listener the publisher came through (stored, so that a restart finds
+    /// that listener's rules again); nil when not known.
+    public let port: Int?
 
-    public init(clientID: String, username: String?, policy: SecurityPolicy) {
+    public init(clientID: String, username: String?, policy: SecurityPolicy, port: Int? = nil) {
+        self.port = port
         self.clientID = clientID
         self.username = username
         self.policy = policy

@@ -1,3 +1,4 @@
+import DequeModule
 import MQTTCodec
 import NIOCore
 
@@ -65,9 +66,13 @@ extension Session {
     }
 
     private func sendNew(_ delivery: Delivery, via connection: ClientConnection) {
-        guard let packetID = allocatePacketID() else {
-            connection.broker.forgetDelivery(delivery.storeKey, of: self)
-            return
+        var packetID = delivery.packetID
+        if packetID == 0 || inflight[packetID] != nil {
+            guard let free = allocatePacketID() else {
+                connection.broker.forgetDelivery(delivery.storeKey, of: self)
+                return
+            }
+            packetID = free
         }
         var entry = InflightMessage(message: delivery.message, qos: delivery.qos, retain: delivery.retain,
                                     subscriptionIDs: delivery.subscriptionIDs,
@@ -144,6 +149,7 @@ extension Session {
     /// No more are resent at once than the new connection's Receive Maximum allows
     /// [MQTT-3.3.4-9]; the rest follow as acknowledgements free the window.
     func resume(via connection: ClientConnection) {
+        dropUnreadable(broker: connection.broker)
         pendingResends = 0
         var sent = 0
         let window = connection.outboundWindow
@@ -162,6 +168,26 @@ extension Session {
             resend(packetID, entry, via: connection)
         }
         pump()
+    }
+
+    /// At a reconnect, as Mosquitto does: messages queued or in flight on topics the client may
+    /// no longer read (the ACL changed, or the client came back as another user) are dropped.
+    private func dropUnreadable(broker: Broker) {
+        guard let security, security.hasACL else { return }
+        let denied = inflight.filter { !allows(.read, $0.value.message.topic) }.map(\.key)
+        for packetID in denied { completeOutbound(packetID, broker: broker) }
+        guard queue.contains(where: { !allows(.read, $0.message.topic) }) else { return }
+        var kept: Deque<Delivery> = []
+        for delivery in queue {
+            if allows(.read, delivery.message.topic) {
+                kept.append(delivery)
+            } else {
+                queuedBytes -= delivery.message.payload.readableBytes
+                if delivery.qos == .atMostOnce { queuedQoS0 -= 1 }
+                broker.forgetDelivery(delivery.storeKey, of: self)
+            }
+        }
+        queue = kept
     }
 
     private func resend(_ packetID: UInt16, _ entry: InflightMessage, via connection: ClientConnection) {

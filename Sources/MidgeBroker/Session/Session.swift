@@ -14,6 +14,9 @@ public struct Delivery {
     public var subscriptionIDs: [Int]
     /// The key of its `StoredDelivery` when persistence keeps it (0 = not stored).
     var storeKey: UInt64 = 0
+    /// QoS 1/2: the packet id it was given when routing queued it for the session (as Mosquitto
+    /// numbers a message when it queues it, not when it sends it); 0 for QoS 0.
+    var packetID: UInt16 = 0
 }
 
 /// State of an outbound QoS 1/2 message that the client has not finished acknowledging.
@@ -52,6 +55,9 @@ public final class Session: @unchecked Sendable {
     private static let v5Bit = 2
     private static let persistentBit = 4
     private static let ownerShift = 3
+    /// The last packet id given to a message for this client (Mosquitto's `last_mid`): taken by
+    /// routing on any loop when it queues a QoS 1/2 message for the session, kept across restarts.
+    private let lastPacketIDWord = Atomic<UInt16>(0)
 
     public var loopIndex: Int { ownerAndOnline.load(ordering: .acquiring) >> Self.ownerShift }
     public var isOnline: Bool { ownerAndOnline.load(ordering: .relaxed) & Self.onlineBit != 0 }
@@ -92,7 +98,6 @@ public final class Session: @unchecked Sendable {
     /// How many inflight entries wait to be resent (they do not count against the window).
     @exclusivity(unchecked) var pendingResends: Int32 = 0
     @exclusivity(unchecked) var queuedQoS0: Int32 = 0
-    @exclusivity(unchecked) private var nextPacketID: UInt16 = 1
     /// Loop-confined; other threads read `speaksV5`.
     @exclusivity(unchecked) public internal(set) var protocolVersion: ProtocolVersion = .v3_1_1 {
         didSet {
@@ -112,6 +117,7 @@ public final class Session: @unchecked Sendable {
 
     private final class AccessState {
         @exclusivity(unchecked) var username: String?
+        @exclusivity(unchecked) var listenerPort: Int?
         @exclusivity(unchecked) var cache = AccessCache()
     }
 
@@ -121,6 +127,17 @@ public final class Session: @unchecked Sendable {
             if newValue == nil && accessState == nil { return }
             if accessState == nil { accessState = AccessState() }
             accessState!.username = newValue
+        }
+    }
+
+    /// The port of the listener of the client's connection, kept only for `check_retain_source`
+    /// (a retained message stores it; see `RetainSource`).
+    var listenerPort: Int? {
+        get { accessState?.listenerPort }
+        set {
+            if newValue == nil && accessState == nil { return }
+            if accessState == nil { accessState = AccessState() }
+            accessState!.listenerPort = newValue
         }
     }
 
@@ -171,12 +188,27 @@ public final class Session: @unchecked Sendable {
         ownerAndOnline.store(index << Self.ownerShift | flags, ordering: .releasing)
     }
 
-    /// The next free packet identifier (1...65535, skipping ids still in flight) [MQTT-2.2.1-4].
+    /// The next packet identifier for a message queued for this client (1...65535, then 1 again).
+    /// From any thread (routing numbers a message on the publisher's loop).
+    func nextPacketID() -> UInt16 {
+        while true {
+            let id = lastPacketIDWord.wrappingAdd(1, ordering: .relaxed).newValue
+            if id != 0 { return id }
+        }
+    }
+
+    /// The last packet id given out (stored with the session; set when it is restored).
+    var lastPacketID: UInt16 {
+        get { lastPacketIDWord.load(ordering: .relaxed) }
+        set { lastPacketIDWord.store(newValue, ordering: .relaxed) }
+    }
+
+    /// A free packet identifier, for a message whose own id is still in use by another one in
+    /// flight (the counter wrapped while it was queued) [MQTT-2.2.1-4]. On the owning loop.
     func allocatePacketID() -> UInt16? {
         guard inflight.count < 65535 else { return nil }
         while true {
-            let candidate = nextPacketID
-            nextPacketID = nextPacketID == 65535 ? 1 : nextPacketID + 1
+            let candidate = nextPacketID()
             if inflight[candidate] == nil { return candidate }
         }
     }
