@@ -15,7 +15,7 @@ extension MosquittoConfReader {
         "use_username_as_clientid", "mount_point", "max_qos", "maximum_qos", "http_dir",
         // Miscellaneous
         "websockets_log_level", "websockets_headers_size", "sys_interval", "memory_limit",
-        "user", "clientid_prefixes",
+        "clientid_prefixes",
     ]
 
     /// Directive-name prefixes that are not supported yet (`auth_opt_*`, `plugin_opt_*`).
