@@ -68,6 +68,9 @@ final class PasswordFileInteropTests: InteropTestCase {
         let pid = broker.process.pid
         XCTAssertNotEqual(try publish(broker, user: "robot", password: "robot").exitCode, 0, "robot is not in the file yet")
         try ClientProcess.run(midge, ["passwd", "-b", path, "robot", "robot"], directory: workDir)
+        // Started as root, the broker runs as user mosquitto by now (`user`'s default, as in
+        // Mosquitto): the file it re-reads must be readable by that user (midge passwd writes 0600).
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
         XCTAssertEqual(kill(pid, SIGHUP), 0)
         var accepted = false
         let deadline = Date().addingTimeInterval(10)
