@@ -36,6 +36,11 @@ final class ServiceInteropTests: InteropTestCase {
         return stat(path, &info) == 0 ? info.st_uid : nil
     }
 
+    /// The port opens before the switch: "... running" is logged (and READY=1 sent) after it.
+    private func waitUntilRunning(_ broker: BrokerProcess, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(broker.process.waitForOutput(containing: " running", timeout: 10), brokerLog(broker), file: file, line: line)
+    }
+
     private func requireRoot() throws {
         if geteuid() != 0 { throw XCTSkip("`user` only acts when the broker is started as root") }
     }
@@ -74,6 +79,7 @@ final class ServiceInteropTests: InteropTestCase {
 
             """
         var broker = try startBroker(config: config)
+        waitUntilRunning(broker)
         let who = try credentials(broker.process.pid)
         XCTAssertEqual(who.uids, [nobody.uid, nobody.uid, nobody.uid, nobody.uid], "real, effective, saved, fs uid")
         XCTAssertEqual(who.gids, [nobody.gid, nobody.gid, nobody.gid, nobody.gid])
@@ -128,6 +134,7 @@ final class ServiceInteropTests: InteropTestCase {
         try requireRoot()
         guard let expected = account("mosquitto") ?? account("nobody") else { throw XCTSkip("neither mosquitto nor nobody exists") }
         let broker = try startBroker(config: "listener {PORT} 127.0.0.1\nallow_anonymous true\n")
+        waitUntilRunning(broker)
         let who = try credentials(broker.process.pid)
         XCTAssertEqual(who.uids.first, expected.uid)
         XCTAssertEqual(who.gids.first, expected.gid)
@@ -146,6 +153,7 @@ final class ServiceInteropTests: InteropTestCase {
     func testUserRootStaysRootWithMosquittosWarning() throws {
         try requireRoot()
         let broker = try startBroker(config: "user root\nlistener {PORT} 127.0.0.1\nallow_anonymous true\n")
+        waitUntilRunning(broker)
         XCTAssertEqual(try credentials(broker.process.pid).uids.first, 0)
         XCTAssertTrue(broker.process.waitForOutput(containing: "should not be run as root", timeout: 5), brokerLog(broker))
     }

@@ -61,6 +61,8 @@ final class UnixSocketInteropTests: InteropTestCase {
         let (broker, path) = try startUnixBroker()
         XCTAssertTrue(isSocket(path))
         if geteuid() == 0, let user = getpwnam("mosquitto") ?? getpwnam("nobody") {
+            // Handed over after the listeners opened, before "... running" is logged.
+            XCTAssertTrue(broker.process.waitForOutput(containing: " running", timeout: 10), brokerLog(broker))
             var info = stat()
             XCTAssertEqual(lstat(path, &info), 0)
             XCTAssertEqual(info.st_uid, user.pointee.pw_uid, "made by root, handed to the user it became")
