@@ -26,8 +26,10 @@ let package = Package(
         .target(name: "MQTTCodec", dependencies: [
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        // Argon2id for Mosquitto 2.1's password hashes: the system's reference libargon2 (Debian: libargon2-dev).
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .target(name: "MidgeBroker", dependencies: [
-            "MQTTCodec",
+            "MQTTCodec", "CArgon2",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Atomics", package: "swift-atomics"),

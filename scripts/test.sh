@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the package: installs what the tests need when it is missing
 # (Debian packages mosquitto + mosquitto-clients, tcpdump and openssl, chromium for the
-# headless-browser WebSocket test, the pip package paho-mqtt for the
-# `python3` on PATH), then `swift build` (debug: the `midge` binary the interop tests
+# headless-browser WebSocket test, libargon2-dev (built into midge) and argon2 (the reference
+# hasher, a test peer), the pip packages paho-mqtt and argon2-cffi for the `python3` on PATH), then `swift build` (debug: the `midge` binary the interop tests
 # start) and `swift test "$@"` (e.g. scripts/test.sh --filter Interop); without arguments it
 # also runs scripts/conformance-coverage.py (matrix and test citations must agree), the kill -9
 # crash test (MIDGE_CRASH_ROUNDS, default 20, of scripts/crash-test.sh), fuzzes each libFuzzer
@@ -49,6 +49,8 @@ deb_installed tcpdump tcpdump || missing+=(tcpdump)        # TLS tests: capture 
 deb_installed chromium chromium || missing+=(chromium)     # WebSocketBrowserTests: headless Chromium
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # TLS tests: certificates made at test time
 deb_installed libsqlite3-dev sqlite3 || missing+=(libsqlite3-dev)  # the persistence store (GRDB links the system SQLite)
+deb_installed libargon2-dev argon2 || missing+=(libargon2-dev)     # $argon2id$ password hashes (CArgon2 links libargon2)
+deb_installed argon2 argon2 || missing+=(argon2)                   # PasswordFileInteropTests: the reference argon2 command
 
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
@@ -97,39 +99,49 @@ if [ "${#missing[@]}" -gt 0 ]; then
         done
     fi
 else
-    say "Debian packages present: mosquitto, mosquitto-clients, tcpdump, openssl, chromium, libsqlite3-dev"
+    say "Debian packages present: mosquitto, mosquitto-clients, tcpdump, openssl, chromium, libsqlite3-dev, libargon2-dev, argon2"
 fi
 
-# --- Python peer: paho-mqtt 2.x ----------------------------------------------------------
+# --- Python peers: paho-mqtt 2.x, argon2-cffi ---------------------------------------------
 paho_ok() {
     python3 -c 'import sys, paho.mqtt; sys.exit(0 if int(paho.mqtt.__version__.split(".")[0]) >= 2 else 1)' >/dev/null 2>&1
 }
-if paho_ok; then
-    say "paho-mqtt present for $(command -v python3)"
-else
-    say "installing paho-mqtt (>=2) for $(command -v python3)"
+argon2_cffi_ok() {
+    python3 -c 'from argon2 import PasswordHasher' >/dev/null 2>&1
+}
+# pip_install REQUIREMENT CHECK: installs REQUIREMENT for the python3 on PATH unless CHECK passes.
+pip_install() {
+    local requirement=$1 check=$2
+    if "$check"; then
+        say "$requirement present for $(command -v python3)"
+        return 0
+    fi
+    say "installing $requirement for $(command -v python3)"
     export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore PIP_NO_INPUT=1
     if ! python3 -m pip --version >/dev/null 2>&1; then
         python3 -m ensurepip --upgrade </dev/null || true
     fi
+    local pip_log
     pip_log=$(mktemp)
-    if ! python3 -m pip install --quiet --upgrade 'paho-mqtt>=2' </dev/null >"$pip_log" 2>&1; then
+    if ! python3 -m pip install --quiet --upgrade "$requirement" </dev/null >"$pip_log" 2>&1; then
         if grep -q externally-managed "$pip_log"; then
             # Debian's own python3 (PEP 668): install for this interpreter all the same
-            python3 -m pip install --quiet --upgrade --break-system-packages 'paho-mqtt>=2' </dev/null
+            python3 -m pip install --quiet --upgrade --break-system-packages "$requirement" </dev/null
         else
             cat "$pip_log" >&2
             rm -f "$pip_log"
-            echo "error: pip install paho-mqtt failed" >&2
+            echo "error: pip install $requirement failed" >&2
             exit 1
         fi
     fi
     rm -f "$pip_log"
-    if ! paho_ok; then
-        echo "error: paho-mqtt 2.x still not importable by $(command -v python3)" >&2
+    if ! "$check"; then
+        echo "error: $requirement still not importable by $(command -v python3)" >&2
         exit 1
     fi
-fi
+}
+pip_install 'paho-mqtt>=2' paho_ok
+pip_install 'argon2-cffi' argon2_cffi_ok   # PasswordFileInteropTests: verifies midge passwd's $argon2id$ lines
 
 # --- build and test ------------------------------------------------------------------------
 say "swift build (debug)"

@@ -19,9 +19,10 @@ extension MosquittoConfReader {
             }
             r.config.logTimestampFormat = value
         },
-        "log_facility": { _, line, _ in
-            // Only meaningful for syslog; validated like Mosquitto (local0...local7), then ignored.
-            _ = try line.int(in: 0...7)
+        "log_facility": { r, line, _ in
+            // `log_dest syslog`'s facility: local0...local7 (default daemon). The last line wins,
+            // as in Mosquitto.
+            r.config.logFacility = try line.int(in: 0...7)
         },
     ]
 }

@@ -26,15 +26,16 @@ public enum PasswordFileEditor {
     public static let usage = """
         midge passwd is a tool for managing password files for Midge (and Mosquitto).
 
-        Usage: midge passwd [-H sha512 | -H sha512-pbkdf2] [-I iterations] [-c | -D] passwordfile username
-               midge passwd [-H sha512 | -H sha512-pbkdf2] [-I iterations] -b passwordfile username password
+        Usage: midge passwd [-H argon2id | -H sha512-pbkdf2 | -H sha512] [-I iterations] [-c | -D] passwordfile username
+               midge passwd [-H argon2id | -H sha512-pbkdf2 | -H sha512] [-I iterations] -b passwordfile username password
                midge passwd -U passwordfile
          -b : run in batch mode to allow passing passwords on the command line.
          -c : create a new password file. This will overwrite existing files.
          -D : delete the username rather than adding/updating its password.
-         -H : specify the hashing algorithm. Defaults to sha512-pbkdf2, which is recommended.
+         -H : specify the hashing algorithm. Defaults to sha512-pbkdf2, which every Mosquitto 2 reads.
+              argon2id is Mosquitto 2.1's default; Mosquitto 2.0 cannot verify it, and
               Mosquitto 1.6 and earlier cannot verify sha512-pbkdf2 passwords.
-         -I : specify the number of hashing iterations. Defaults to 101.
+         -I : specify the number of hashing iterations. Defaults to 101 (not used by argon2id).
          -U : update a plain text password file to use hashed passwords.
         """
 

@@ -8,8 +8,6 @@ extension MosquittoConfReader {
     static let pendingOtherDirectives: Set<String> = [
         // Authentication / access control
         "auth_plugin", "plugin",
-        // Miscellaneous
-        "user",
     ]
 
     /// Directive-name prefixes that are not supported yet (`auth_opt_*`, `plugin_opt_*`).

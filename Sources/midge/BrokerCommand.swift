@@ -74,18 +74,36 @@ struct BrokerCommand: ParsableCommand {
         }
         if verbose { configuration.logTypes = [.all] }
 
+        // `user`: who to become is decided now (an unknown user stops start-up before anything
+        // opens, as in Mosquitto); the switch comes once listeners and files are open.
+        let privileges: PrivilegeDrop.Plan
+        do {
+            privileges = try PrivilegeDrop.plan(user: configuration.user)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(1)
+        }
+
         // Lines go to the destinations through bounded queues written by threads of their own
         // (started at the first line, so after the `-d` fork): a stalled reader loses log lines,
         // never deliveries.
         let outputs: LogOutputs
         do {
-            outputs = try LogOutputs(destinations: configuration.logDestinations)
+            outputs = try LogOutputs(destinations: configuration.logDestinations, facility: configuration.logFacility,
+                                     syslogPath: ProcessInfo.processInfo.environment["MIDGE_SYSLOG_SOCKET"] ?? LogOutputs.defaultSyslogPath)
         } catch {
             FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
             throw ExitCode(1)
         }
         let log = BrokerLog(types: configuration.logTypes, timestamp: configuration.logTimestamp,
                             timestampFormat: configuration.logTimestampFormat, sink: outputs.isEmpty ? nil : outputs)
+        /// Logs a start-up error, also on stderr when the log would not show it.
+        func fail(_ message: String) -> ExitCode {
+            log.error(message)
+            if !log.isEnabled(.error) { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
+            outputs.drain(timeout: 2)
+            return ExitCode(1)
+        }
         if daemon && daemonize() != 0 {
             FileHandle.standardError.write(Data("Error: unable to run in the background.\n".utf8))
             throw ExitCode(1)
@@ -93,10 +111,7 @@ struct BrokerCommand: ParsableCommand {
         // As Mosquitto: the pid file right after going to the background, before anything else.
         if let pidFile = configuration.pidFile {
             guard FileManager.default.createFile(atPath: pidFile, contents: Data("\(getpid())".utf8)) else {
-                log.error("Error: Unable to write pid file.")
-                if !log.isEnabled(.error) { FileHandle.standardError.write(Data("Error: Unable to write pid file.\n".utf8)) }
-                outputs.drain(timeout: 2)
-                throw ExitCode(1)
+                throw fail("Error: Unable to write pid file.")
             }
         }
         defer { if let pidFile = configuration.pidFile { try? FileManager.default.removeItem(atPath: pidFile) } }
@@ -133,14 +148,40 @@ struct BrokerCommand: ParsableCommand {
                                      threads: threads ?? System.coreCount, store: persistence?.store, restoring: persistence?.state)
             try server.start()
         } catch {
-            log.error("\(error)")
-            if !log.isEnabled(.error) { FileHandle.standardError.write(Data("\(error)\n".utf8)) }
-            outputs.drain(timeout: 2)
-            throw ExitCode(1)
+            throw fail("\(error)")
         }
-        log.notice("\(Self.versionString) running")
 
-        // SIGHUP reloads the password and ACL files and the TLS certificates, as in Mosquitto. A
+        // Listeners open, every file read or open: become `user` (root only). What Midge made
+        // as root and still writes, reopens or removes goes to that user first.
+        switch privileges {
+        case .notRoot:
+            break
+        case .stayRoot:
+            if let warning = PrivilegeDrop.stillRootWarning { log.warning(warning) }
+        case .drop(let account, let warning):
+            if let warning { log.error(warning) }
+            var owned = outputs.createdFiles + configuration.listeners.compactMap(\.unixSocketPath)
+            if let pidFile = configuration.pidFile { owned.append(pidFile) }
+            if configuration.persistence {
+                let store = PersistenceStartup.locate(configuration).store
+                owned += [store, store + "-wal", store + "-shm", store + "-journal"]
+            }
+            for path in owned { account.handOver(path) }
+            do {
+                try account.apply()
+            } catch {
+                server.shutdown()
+                throw fail("\(error)")
+            }
+            if let warning = PrivilegeDrop.stillRootWarning { log.warning(warning) }
+        }
+        outputs.attach(broker: server.broker)
+        log.notice("\(Self.versionString) running")
+        let systemd = SystemdNotifier()
+        systemd.ready()
+
+        // SIGHUP reloads the password and ACL files and the TLS certificates and reopens the log
+        // file, as in Mosquitto; systemd hears of the reload (Type=notify-reload's protocol). A
         // signal handler marks it at once; a thread applies it, and so does a CONNECT that comes
         // first (Broker.beforeSessionOpens): Mosquitto handles the signal before the next network
         // event, so a client that connects right after the SIGHUP meets the new rules.
@@ -150,8 +191,11 @@ struct BrokerCommand: ParsableCommand {
             reloadLock.lock()
             defer { reloadLock.unlock() }
             guard hangupPending.exchange(false, ordering: .acquiringAndReleasing) else { return }
+            systemd.reloading()
             log.notice("Reloading config.")
             server.reloadSecurity()
+            outputs.reopenFiles()
+            systemd.ready()
         }
         server.broker.beforeSessionOpens = applyHangup
         var fds: [Int32] = [-1, -1]
@@ -183,7 +227,9 @@ struct BrokerCommand: ParsableCommand {
         save.resume()
         sources.append(save)
         stop.wait()
+        systemd.stopping()
         log.notice("\(Self.versionString) terminating")
+        outputs.attach(broker: nil)
         server.shutdown()
         outputs.drain(timeout: 2)
         _ = sources

@@ -216,7 +216,6 @@ final class ConfigFileParserTests: XCTestCase {
                      "cleansession", "local_cleansession", "keepalive_interval", "notifications",
                      "notifications_local_only", "notification_topic", "round_robin", "start_type",
                      "try_private", "restart_timeout", "idle_timeout", "threshold",
-                     "user",
                      "auth_opt_db_host", "plugin_opt_config_file"]
         // The list above is the whole refused list (bridges and the rest), plus prefixes.
         XCTAssertEqual(Set(names).subtracting(["auth_opt_db_host", "plugin_opt_config_file"]), ConfigFileParser.notSupportedYet)
@@ -956,7 +955,9 @@ final class ConfigFileParserTests: XCTestCase {
     }
 
     func testLogFacility() throws {
-        for n in 0...7 { XCTAssertNotNil(assertParses("log_facility \(n)")) }
+        for n in 0...7 { XCTAssertEqual(assertParses("log_facility \(n)")?.logFacility, n) }
+        XCTAssertNil(try parse("log_dest syslog").logFacility, "nil: daemon")
+        XCTAssertEqual(try parse("log_facility 2\nlog_facility 5").logFacility, 5, "the last line wins")
         // Mosquitto: "Error: Invalid log_facility value (9)."
         assertErrors([
             ("log_facility 8", 1, "Invalid log_facility value 8"),
@@ -1134,6 +1135,16 @@ final class ConfigFileParserTests: XCTestCase {
         XCTAssertNil(try ConfigFileParser.parse("", fileName: "t.conf").pidFile)
         XCTAssertEqual(try ConfigFileParser.parse("pid_file /run/my broker.pid\n", fileName: "t.conf").pidFile, "/run/my broker.pid")
         assertError("listener 1883\npid_file\n", line: 2, contains: "Missing value for pid_file")
+        // Mosquitto (conf__parse_string): "Error: Duplicate pid_file value in configuration."
+        assertError("pid_file /a\npid_file /b\n", line: 2, contains: "Duplicate pid_file value")
+    }
+
+    func testUser() throws {
+        XCTAssertNil(try ConfigFileParser.parse("", fileName: "t.conf").user, "nil: mosquitto, as Mosquitto")
+        XCTAssertEqual(try ConfigFileParser.parse("user nobody\n", fileName: "t.conf").user, "nobody")
+        XCTAssertEqual(try ConfigFileParser.parse("listener 1883\nuser  my user \n", fileName: "t.conf").user, "my user")
+        assertError("user\n", line: 1, contains: "Missing value for user")
+        assertError("user a\nuser b\n", line: 2, contains: "Duplicate user value")
     }
 
     func testDebianDefaultConfigurationIsAcceptedUnchanged() throws {

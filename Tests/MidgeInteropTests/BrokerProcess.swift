@@ -33,8 +33,9 @@ final class BrokerProcess {
     ///   - extraFiles: more files (name → contents, e.g. an ACL file) written next to the
     ///     config; `{DIR}` in the config is replaced by their folder.
     ///   - binary: the broker executable, instead of `$MIDGE_BROKER` / `midge` (e.g. "/usr/sbin/mosquitto").
+    ///   - environment: variables added to the broker's environment (e.g. `NOTIFY_SOCKET`).
     init(binary: String? = nil, arguments: [String] = [], config: String? = nil, extraFiles: [String: String] = [:],
-         startupTimeout: TimeInterval = 10) throws {
+         startupTimeout: TimeInterval = 10, environment: [String: String]? = nil) throws {
         self.binary = try binary ?? BrokerProcess.locateBinary()
         var lastError: Error?
         // A free port is found by binding port 0 and closing the socket again; another
@@ -58,7 +59,7 @@ final class BrokerProcess {
             }
             args += arguments
             let p = try ManagedProcess(executable: self.binary, arguments: args, directory: dir,
-                                       name: "broker", mergeOutput: true)
+                                       name: "broker", mergeOutput: true, environment: environment)
             switch BrokerProcess.waitUntilListening(p, port: port, timeout: startupTimeout) {
             case .ready:
                 self.port = port

@@ -47,8 +47,8 @@ class InteropTestCase: XCTestCase {
     /// Starts a fresh broker (see BrokerProcess.init for the parameters).
     @discardableResult
     func startBroker(arguments: [String] = [], config: String? = nil,
-                     extraFiles: [String: String] = [:]) throws -> BrokerProcess {
-        let broker = try BrokerProcess(arguments: arguments, config: config, extraFiles: extraFiles)
+                     extraFiles: [String: String] = [:], environment: [String: String]? = nil) throws -> BrokerProcess {
+        let broker = try BrokerProcess(arguments: arguments, config: config, extraFiles: extraFiles, environment: environment)
         brokers.append(broker)
         return broker
     }

@@ -68,6 +68,9 @@ final class PasswordFileInteropTests: InteropTestCase {
         let pid = broker.process.pid
         XCTAssertNotEqual(try publish(broker, user: "robot", password: "robot").exitCode, 0, "robot is not in the file yet")
         try ClientProcess.run(midge, ["passwd", "-b", path, "robot", "robot"], directory: workDir)
+        // Started as root, the broker runs as user mosquitto by now (`user`'s default, as in
+        // Mosquitto): the file it re-reads must be readable by that user (midge passwd writes 0600).
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
         XCTAssertEqual(kill(pid, SIGHUP), 0)
         var accepted = false
         let deadline = Date().addingTimeInterval(10)
@@ -80,5 +83,66 @@ final class PasswordFileInteropTests: InteropTestCase {
         XCTAssertEqual(kill(pid, 0), 0, "the broker was not restarted")
         XCTAssertTrue(broker.output.contains("Reloaded"), brokerLog(broker))
         XCTAssertEqual(try publish(broker, user: "ciel", password: "ciel").exitCode, 0)
+    }
+
+    // MARK: Argon2id (Mosquitto 2.1's hashes)
+
+    /// `$argon2id$v=19$m=47104,t=1,p=1$SALT$HASH`: mosquitto_passwd 2.1's line
+    /// (libcommon/password_common.c: t=1, m=47104 KiB, p=1, 64-byte salt and hash).
+    private static let argon2Line = #"^[a-z]+:\$argon2id\$v=19\$m=47104,t=1,p=1\$[A-Za-z0-9+/]{86}\$[A-Za-z0-9+/]{86}$"#
+
+    /// Lines made by the reference `argon2` command (Debian's package argon2) with Mosquitto
+    /// 2.1's parameters are accepted by `midge`; a wrong password is refused.
+    func testArgon2idLinesMadeByTheArgon2CommandAreAcceptedByMidge() throws {
+        let argon2 = try Executables.require("argon2", hint: "apt-get install argon2")
+        var lines = ""
+        for (user, salt) in [("ciel", "saltysaltysalt01"), ("robot", "another-salt-0002")] {
+            let result = try ClientProcess.run(argon2, [salt, "-id", "-t", "1", "-k", "47104", "-p", "1", "-l", "64", "-e"],
+                                               stdin: user, directory: workDir, name: "argon2")
+            XCTAssertEqual(result.exitCode, 0, "\(result)")
+            let encoded = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            XCTAssertTrue(encoded.hasPrefix("$argon2id$v=19$m=47104,t=1,p=1$"), encoded)
+            lines += "\(user):\(encoded)\n"
+        }
+        let path = try Scratch.writeFile(lines, named: "passwd", in: workDir).path
+        let broker = try startBroker(config: config(passwordFile: path))
+        try assertLab(broker)
+    }
+
+    /// `midge passwd -H argon2id` writes Mosquitto 2.1's line, which Python's argon2-cffi
+    /// (`PasswordHasher().verify`) accepts for the right password only; `midge` reads it back.
+    func testArgon2idLineMadeByMidgePasswdVerifiesInArgon2Cffi() throws {
+        let midge = try BrokerProcess.locateMidge()
+        let path = workDir.appendingPathComponent("passwd").path
+        XCTAssertEqual(try ClientProcess.run(midge, ["passwd", "-H", "argon2id", "-c", "-b", path, "ciel", "ciel"], directory: workDir).exitCode, 0)
+        XCTAssertEqual(try ClientProcess.run(midge, ["passwd", "-H", "argon2id", "-b", path, "robot", "robot"], directory: workDir).exitCode, 0)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let lines = text.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2)
+        for line in lines {
+            XCTAssertNotNil(line.range(of: Self.argon2Line, options: .regularExpression), line)
+        }
+        let verify = """
+            import sys
+            from argon2 import PasswordHasher
+            from argon2.exceptions import VerifyMismatchError
+            encoded, password = sys.argv[1], sys.argv[2]
+            try:
+                PasswordHasher().verify(encoded, password)
+                print("verified")
+            except VerifyMismatchError:
+                print("mismatch")
+            """
+        for (line, user) in zip(lines, ["ciel", "robot"]) {
+            let encoded = String(line.dropFirst(user.count + 1))
+            let right = try runPython(verify, [encoded, user], name: "argon2-cffi")
+            XCTAssertEqual(right.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "verified",
+                           "\(right) (pip install argon2-cffi: scripts/test.sh does)")
+            let wrong = try runPython(verify, [encoded, user + "x"], name: "argon2-cffi")
+            XCTAssertEqual(wrong.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "mismatch", "\(wrong)")
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        let broker = try startBroker(config: config(passwordFile: path))
+        try assertLab(broker)
     }
 }

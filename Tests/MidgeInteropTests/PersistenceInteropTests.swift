@@ -3,33 +3,54 @@ import XCTest
 
 /// Debian's stock /etc/mosquitto/mosquitto.conf (its paths moved into a scratch folder, and a
 /// listener on a free port added at its end) run by the `midge` binary: the pid file is
-/// written and removed, and retained messages and the queued QoS 1 messages of a persistent
-/// session survive a restart, graceful (SIGTERM) or not (kill -9). Peers: Mosquitto's own
-/// mosquitto_pub and mosquitto_sub.
+/// written and removed, the log file written, and retained messages and the queued QoS 1
+/// messages of a persistent session survive a restart, graceful (SIGTERM) or not (kill -9).
+/// Started as root, Midge becomes user mosquitto as Mosquitto does, in folders owned as
+/// Debian's package and unit leave them. Peers: Mosquitto's own mosquitto_pub and mosquitto_sub.
 final class PersistenceInteropTests: InteropTestCase {
-    /// Debian's file, line for line (ConfigFileParserTests.debianMosquittoConf), paths moved to `dir`.
+    /// Debian's /etc/mosquitto/mosquitto.conf (scripts/test.sh installs the package that ships it;
+    /// ConfigFileParserTests.debianMosquittoConf has its lines) with only its paths changed: pid_file into `dir/run`,
+    /// persistence_location `dir/lib/`, the log file into `dir/log`, include_dir `dir/conf.d`
+    /// (holding a copy of the original folder's files). As Debian's package and unit leave them,
+    /// run, log and lib belong to the user the broker becomes (started as root).
     private func debianConfiguration(in dir: URL) throws -> String {
         let confd = dir.appendingPathComponent("conf.d")
         try FileManager.default.createDirectory(at: confd, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("lib"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("log"), withIntermediateDirectories: true)
-        _ = try Scratch.writeFile("Place your local configuration in /etc/mosquitto/conf.d/\n", named: "README", in: confd)
-        return """
-            # Place your local configuration in /etc/mosquitto/conf.d/
-            #
-            # A full description of the configuration file is at
-            # /usr/share/doc/mosquitto/examples/mosquitto.conf.example
-
-            pid_file \(dir.path)/mosquitto.pid
-
-            persistence true
-            persistence_location \(dir.path)/lib/
-
-            log_dest file \(dir.path)/log/mosquitto.log
-
-            include_dir \(confd.path)
-
-            """
+        for sub in ["run", "log", "lib"] {
+            let folder = dir.appendingPathComponent(sub)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            if geteuid() == 0, let user = getpwnam("mosquitto") ?? getpwnam("nobody") {
+                chown(folder.path, user.pointee.pw_uid, user.pointee.pw_gid)
+            }
+        }
+        guard let stock = try? String(contentsOfFile: "/etc/mosquitto/mosquitto.conf", encoding: .utf8) else {
+            throw InteropError.executableNotFound("/etc/mosquitto/mosquitto.conf (Debian's package mosquitto: scripts/test.sh installs it)")
+        }
+        var lines: [String] = []
+        var changed: [String] = []
+        for line in stock.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            let words = line.split(separator: " ", omittingEmptySubsequences: true)
+            switch words.first {
+            case "pid_file":
+                lines.append("pid_file \(dir.path)/run/mosquitto.pid")
+            case "persistence_location":
+                lines.append("persistence_location \(dir.path)/lib/")
+            case "log_dest" where words.count > 1 && words[1] == "file":
+                lines.append("log_dest file \(dir.path)/log/mosquitto.log")
+            case "include_dir":
+                let original = String(line.dropFirst("include_dir".count)).trimmingCharacters(in: .whitespaces)
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: original)) ?? [] {
+                    try? FileManager.default.copyItem(atPath: original + "/" + name, toPath: confd.appendingPathComponent(name).path)
+                }
+                lines.append("include_dir \(confd.path)")
+            default:
+                lines.append(line)
+                continue
+            }
+            changed.append(String(words[0]))
+        }
+        XCTAssertEqual(changed.sorted(), ["include_dir", "log_dest", "persistence_location", "pid_file"], "the stock file's paths")
+        return lines.joined(separator: "\n")
     }
 
     func testStockDebianConfigurationKeepsRetainedAndQueuedMessagesAcrossAGracefulRestart() throws {
@@ -46,7 +67,7 @@ final class PersistenceInteropTests: InteropTestCase {
         let config = try debianConfiguration(in: dir) + "listener {PORT} 127.0.0.1\nallow_anonymous true\n"
 
         var broker = try startBroker(config: config)
-        let pidFile = dir.appendingPathComponent("mosquitto.pid").path
+        let pidFile = dir.appendingPathComponent("run/mosquitto.pid").path
         XCTAssertEqual(try String(contentsOfFile: pidFile, encoding: .utf8), String(broker.process.pid), "pid_file", file: file, line: line)
 
         // A persistent 3.1.1 session (-c: clean session 0) subscribes at QoS 1 and leaves.

@@ -5,14 +5,21 @@ import XCTest
 /// binary: the `-v` log line, `mosquitto_sub --unix` / `midge sub --unix` / `midge pub --unix`
 /// exchanging messages with TCP clients, and the socket file removed when the broker stops.
 final class UnixSocketInteropTests: InteropTestCase {
+    /// The socket lives in a folder of the user a broker started as root becomes (`user`'s
+    /// default, mosquitto), as /run/mosquitto is in Debian: that user removes it at exit.
     private func startUnixBroker() throws -> (BrokerProcess, String) {
+        let run = workDir.appendingPathComponent("run")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        if geteuid() == 0, let user = getpwnam("mosquitto") ?? getpwnam("nobody") {
+            chown(run.path, user.pointee.pw_uid, user.pointee.pw_gid)
+        }
+        let path = run.path + "/midge.sock"
         let broker = try startBroker(arguments: ["-v"], config: """
-            listener 0 {DIR}/midge.sock
+            listener 0 \(path)
             allow_anonymous true
             listener {PORT} 127.0.0.1
             allow_anonymous true
             """)
-        let path = broker.directory.path + "/midge.sock"
         XCTAssertTrue(broker.output.contains("Opening unix listen socket on path \(path)."), brokerLog(broker))
         return (broker, path)
     }
@@ -53,6 +60,14 @@ final class UnixSocketInteropTests: InteropTestCase {
     func testSocketFileIsRemovedWhenTheBrokerStops() throws {
         let (broker, path) = try startUnixBroker()
         XCTAssertTrue(isSocket(path))
+        if geteuid() == 0, let user = getpwnam("mosquitto") ?? getpwnam("nobody") {
+            // Handed over after the listeners opened, before "... running" is logged.
+            XCTAssertTrue(broker.process.waitForOutput(containing: " running", timeout: 10), brokerLog(broker))
+            var info = stat()
+            XCTAssertEqual(lstat(path, &info), 0)
+            XCTAssertEqual(info.st_uid, user.pointee.pw_uid, "made by root, handed to the user it became")
+            XCTAssertEqual(info.st_mode & 0o777, 0o770)
+        }
         broker.stop()
         XCTAssertEqual(broker.process.result().exitCode, 0, brokerLog(broker))
         XCTAssertFalse(FileManager.default.fileExists(atPath: path), "socket file left behind")

@@ -162,6 +162,11 @@ public struct BrokerConfiguration: Equatable, Sendable {
     public var upgradeOutgoingQoS: Bool
     /// `pid_file`: written with the process id at start-up (failure stops it), removed at exit.
     public var pidFile: String?
+    /// `user`: started as root, the process becomes this user (and its groups) once its listeners
+    /// and files are open; nil = "mosquitto" (or "nobody" when no such user exists), as Mosquitto.
+    public var user: String?
+    /// `log_facility` 0...7 (local0...local7) for `log_dest syslog`; nil = daemon (the default).
+    public var logFacility: Int?
     /// `persistence` (and its obsolete synonym `retained_persistence`), default false: sessions,
     /// subscriptions, queued and in-flight messages and retained messages survive a restart, and
     /// (Midge's guarantee) every acknowledgement waits until what it acknowledges is stored.
@@ -255,6 +260,8 @@ public struct BrokerConfiguration: Equatable, Sendable {
         persistentClientExpiration = nil
         upgradeOutgoingQoS = false
         pidFile = nil
+        user = nil
+        logFacility = nil
         persistence = false
         persistenceFile = "mosquitto.db"
         persistenceLocation = nil

@@ -7,6 +7,12 @@ public protocol LogSink: AnyObject, Sendable {
     /// One finished line (timestamp included, no newline), at most `BrokerLog.maximumLineBytes`
     /// bytes of UTF-8.
     func emit(_ line: String)
+    /// The same with the line's `log_type` (syslog priority, `$SYS/broker/log/...` topic).
+    func emit(_ line: String, type: LogType)
+}
+
+extension LogSink {
+    public func emit(_ line: String, type: LogType) { emit(line) }
 }
 
 /// Mosquitto-style log lines: `1700000000: New client connected from ...`, filtered by
@@ -50,7 +56,7 @@ public final class BrokerLog: @unchecked Sendable {
     @inline(__always)
     public func log(_ type: LogType, _ message: @autoclosure () -> String) {
         guard isEnabled(type) else { return }
-        emit(message())
+        emit(message(), type: type)
     }
 
     public func notice(_ message: @autoclosure () -> String) { log(.notice, message()) }
@@ -59,9 +65,9 @@ public final class BrokerLog: @unchecked Sendable {
     public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
     public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
 
-    private func emit(_ message: String) {
+    private func emit(_ message: String, type: LogType) {
         guard let sink else { return }
-        sink.emit(Self.bounded(prefix() + message))
+        sink.emit(Self.bounded(prefix() + message), type: type)
     }
 
     /// `1700000000: ` or the `log_timestamp_format` rendering, as Mosquitto prefixes its lines.
