@@ -71,8 +71,12 @@ public struct PacketDecoder: Sendable {
         // Fixed header flags are fixed for every type but PUBLISH: 0b0010 for PUBREL, SUBSCRIBE and
         // UNSUBSCRIBE, zero otherwise; anything else is a Malformed Packet [MQTT-2.1.3-1].
         if type != .publish {
-            let expected: UInt8 = (type == .pubrel || type == .subscribe || type == .unsubscribe) ? 0x02 : 0x00
-            guard flags == expected else { throw MQTTCodecError.malformed("invalid fixed header flags for \(type)") }
+            let qos1 = type == .pubrel || type == .subscribe || type == .unsubscribe
+            let expected: UInt8 = qos1 ? 0x02 : 0x00
+            // MQTT 3.1 (section 2.1) lets a client set DUP on a PUBREL, SUBSCRIBE or UNSUBSCRIBE it
+            // sends again; 3.1.1 and 5.0 fixed the flags to 0b0010.
+            let allowed = qos1 && version == .v3_1 ? flags & ~0x08 : flags
+            guard allowed == expected else { throw MQTTCodecError.malformed("invalid fixed header flags for \(type)") }
         }
         let packet: MQTTPacket
         switch type {

@@ -54,6 +54,17 @@ final class FixedHeaderValidationTests: XCTestCase {
         assertDecodeFails(hex("12") + Array(connectFrame(level: 4).dropFirst()), version: nil, .malformedPacket)
     }
 
+    func testMQTT31AllowsDUPOnPubRelSubscribeAndUnsubscribe() {
+        // MQTT 3.1 (section 2.1) defines DUP on a resent PUBREL, SUBSCRIBE or UNSUBSCRIBE (Mosquitto's
+        // 03-publish-c2b-disconnect-qos2 sends `6a`); 3.1.1 and 5.0 fixed the flags to 0010.
+        assertDecodes(hex("6a 02 00 01"), version: .v3_1, to: .pubrel(PubAckPacket(packetID: 1)))
+        assertDecodes(hex("8a 06 00 01 00 01 74 00"), version: .v3_1)
+        assertDecodes(hex("aa 05 00 01 00 01 74"), version: .v3_1)
+        assertDecodeFails(hex("6a 02 00 01"), version: .v3_1_1, .malformedPacket)
+        assertDecodeFails(hex("6b 02 00 01"), version: .v3_1, .malformedPacket)
+        assertDecodeFails(hex("48 02 00 01"), version: .v3_1, .malformedPacket)
+    }
+
     func testReservedPacketTypeZero() {
         for version: ProtocolVersion? in [nil, .v3_1, .v3_1_1, .v5] {
             assertDecodeFails(hex("00 00"), version: version, .malformedPacket)
