@@ -4,7 +4,13 @@ import MidgeBroker
 // stamps. `log_dest` and `log_type` lines add up; `none` clears what came before.
 extension MosquittoConfReader {
     static let loggingDirectives: [String: DirectiveHandler] = [
-        "log_dest": { r, line, _ in try r.logging.parseDestination(line) },
+        "log_dest": { r, line, _ in
+            try r.logging.parseDestination(line)
+            if line.values.first == "dlt" {
+                // Mosquitto built without DLT (Debian's) takes the value and logs nothing there.
+                r.warn(line, "log_dest dlt: Midge has no DLT (Diagnostic Log and Trace) output; nothing is logged there.")
+            }
+        },
         "log_type": { r, line, _ in
             if try r.logging.parseType(line) == .ignoredInternal {
                 // Accepted by Mosquitto (internal debugging); Midge has no such messages.

@@ -886,6 +886,7 @@ final class ConfigFileParserTests: XCTestCase {
         XCTAssertEqual(try parse("log_dest stdout").logDestinations, [.stdout])
         XCTAssertEqual(try parse("log_dest syslog\nlog_dest topic\nlog_dest dlt\nlog_dest stderr\n").logDestinations,
                        [.syslog, .topic, .dlt, .stderr])
+        XCTAssertTrue(try parse("log_dest dlt\n").warnings.contains { $0.contains("no DLT") }, "dlt is taken, not silently")
         XCTAssertEqual(try parse("log_dest stdout\nlog_dest stdout\n").logDestinations, [.stdout])
         XCTAssertEqual(try parse("log_dest file /var/log/mosquitto/mosquitto.log").logDestinations,
                        [.file("/var/log/mosquitto/mosquitto.log")])
