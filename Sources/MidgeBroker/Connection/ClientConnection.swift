@@ -213,7 +213,12 @@ public final class ClientConnection {
             // Error; the DISCONNECT's reason code is a SHOULD (spec 4.13.1).
             disconnects = true
             if reason == .protocolError { reason = .malformedPacket }
-        case nil, .publish?: disconnects = true
+        case .publish?:
+            // A wildcard in a PUBLISH topic: Mosquitto answers Protocol Error, not 0x90 Topic Name
+            // invalid (13-malformed-publish-v5 "Bad topic"); the reason code is a SHOULD.
+            disconnects = true
+            if reason == .topicNameInvalid { reason = .protocolError }
+        case nil: disconnects = true
         default: disconnects = reason == .packetTooLarge
         }
         close(reason: reason, log: "Client \(logName) disconnected due to \(what) (\(error.detail)).", sendDisconnect: disconnects)
