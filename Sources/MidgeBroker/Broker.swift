@@ -218,10 +218,10 @@ public final class Broker: @unchecked Sendable {
         }
         if sessionContinues { return }
         if !session.persistsOffline {
-            // As in Mosquitto, the Will Delay Interval holds even when the session would end
-            // now (Session Expiry 0): the session stays until its will goes out, and a new
-            // connection for the client id meanwhile cancels the will (see `scheduleWill`).
-            if session.pendingWill != nil { return }
+            // The session ends now, so a delayed will goes out now: "until the Will Delay Interval
+            // has passed or the Session ends, whichever happens first" [MQTT-3.1.2-8] (spec
+            // 3.1.3.2.2; the Paho suite's test_will_delay). Mosquitto 2.0.11 waits for the delay
+            // anyway (its 07-will-delay fails here on purpose).
             endSession(session)
             return
         }

@@ -54,8 +54,8 @@ final class MalformedPacketAfterConnectTests: XCTestCase {
             ("PUBLISH QoS 0 with DUP", rawPacket(0x38, a + [0] + x), 0x81),       // [MQTT-3.3.1-2]
             ("PUBLISH topic with invalid UTF-8", rawPacket(0x30, mqttBinary([0xC3, 0x28]) + [0] + x), 0x81), // [MQTT-1.5.4-1]
             ("PUBLISH topic with U+0000", rawPacket(0x30, mqttBinary([0x61, 0x00]) + [0] + x), 0x81),      // [MQTT-1.5.4-2]
-            ("PUBLISH topic with #", rawPacket(0x30, mqttString("a/#") + [0] + x), 0x90),                  // [MQTT-3.3.2-2]
-            ("PUBLISH topic with +", rawPacket(0x30, mqttString("a/+/b") + [0] + x), 0x90),                // [MQTT-3.3.2-2]
+            ("PUBLISH topic with #", rawPacket(0x30, mqttString("a/#") + [0] + x), 0x82),                  // [MQTT-3.3.2-2], Mosquitto's code
+            ("PUBLISH topic with +", rawPacket(0x30, mqttString("a/+/b") + [0] + x), 0x82),                // [MQTT-3.3.2-2], Mosquitto's code
             ("PUBLISH empty topic without alias", rawPacket(0x30, mqttString("") + [0] + x), 0x82),        // spec 3.3.2.1
             ("PUBLISH QoS 1 packet id 0", rawPacket(0x32, a + [0, 0, 0] + x), 0x82),                        // client rule MQTT-2.2.1-3
             ("PUBLISH QoS 2 packet id 0", rawPacket(0x34, a + [0, 0, 0] + x), 0x82),                        // client rule MQTT-2.2.1-3
