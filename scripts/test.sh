@@ -173,12 +173,13 @@ if [ "$#" -eq 0 ]; then
     suite_log=${TMPDIR:-/tmp}/midge-mosquitto-suite.log
     suite_rc=0
     bash scripts/mosquitto-suite.sh --broker .build/debug/midge \
-        --expected-failures scripts/mosquitto-suite-expected-failures.txt > "$suite_log" 2>&1 || suite_rc=$?
+        --expected-failures scripts/mosquitto-suite-expected-failures.txt --retry-failed > "$suite_log" 2>&1 || suite_rc=$?
     case $suite_rc in
         0) ;;
         3) echo "mosquitto-suite: SKIPPED: $(tail -n 1 "$suite_log")" ;;
         *) grep -E '^(FAIL|XPASS) ' "$suite_log" | head -n 60; tail -n 5 "$suite_log"; rc=1 ;;
     esac
+    grep -E '^(FLAKY|XPASS) ' "$suite_log" || true
     tail -n 2 "$suite_log"
     say "crash test: ${MIDGE_CRASH_ROUNDS:-20} rounds of kill -9 under load (scripts/crash-test.sh)"
     if ! bash scripts/crash-test.sh "${MIDGE_CRASH_ROUNDS:-20}" .build/debug/midge > "${TMPDIR:-/tmp}/midge-crash.log" 2>&1; then
