@@ -98,9 +98,13 @@ struct BrokerCommand: ParsableCommand {
         let log = BrokerLog(types: configuration.logTypes, timestamp: configuration.logTimestamp,
                             timestampFormat: configuration.logTimestampFormat, sink: outputs.isEmpty ? nil : outputs)
         /// Logs a start-up error, also on stderr when the log would not show it.
+        // A start-up error also goes to stderr when the log would not show it on the terminal (a
+        // `log_dest file` only, say), as Mosquitto prints what happens before its log is open.
+        let logReachesTerminal = log.isEnabled(.error)
+            && configuration.logDestinations.contains { $0 == .stderr || $0 == .stdout }
         func fail(_ message: String) -> ExitCode {
             log.error(message)
-            if !log.isEnabled(.error) { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
+            if !logReachesTerminal { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
             outputs.drain(timeout: 2)
             return ExitCode(1)
         }
@@ -111,7 +115,7 @@ struct BrokerCommand: ParsableCommand {
         // As Mosquitto: the pid file right after going to the background, before anything else.
         if let pidFile = configuration.pidFile {
             guard FileManager.default.createFile(atPath: pidFile, contents: Data("\(getpid())".utf8)) else {
-                throw fail("Error: Unable to write pid file.")
+                throw fail("Error: Unable to write pid file \(pidFile): \(String(cString: strerror(errno))).")
             }
         }
         defer { if let pidFile = configuration.pidFile { try? FileManager.default.removeItem(atPath: pidFile) } }

@@ -66,6 +66,25 @@ final class ConfigDirectiveInteropTests: InteropTestCase {
         XCTAssertTrue(running.first?.hasPrefix("midge version") ?? false, plain.output)
     }
 
+    /// Debian's `pid_file /run/mosquitto/mosquitto.pid` without the folder (systemd's unit makes
+    /// it): start-up stops with exit code 1, and the reason reaches the terminal even though the
+    /// log goes to a file (Mosquitto prints it on stderr too).
+    func testPidFileThatCannotBeWrittenStopsStartUpAndSaysSoOnStderr() throws {
+        let dir = workDir.appendingPathComponent("pid-case")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let config = dir.appendingPathComponent("m.conf")
+        try """
+            pid_file \(dir.path)/missing/mosquitto.pid
+            log_dest file \(dir.path)/m.log
+            listener 0 \(dir.path)/m.sock
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let r = try ClientProcess.run(try midge(), ["-c", config.path], timeout: peerTimeout, directory: workDir)
+        XCTAssertEqual(r.exitCode, 1, "\(r)")
+        XCTAssertTrue(r.stderr.contains("Error: Unable to write pid file \(dir.path)/missing/mosquitto.pid: No such file or directory."), "\(r)")
+        let log = try String(contentsOf: dir.appendingPathComponent("m.log"), encoding: .utf8)
+        XCTAssertTrue(log.contains("Unable to write pid file"), log)
+    }
+
     // MARK: - Listeners
 
     /// `port` and `bind_address` (Mosquitto's deprecated default listener) serve clients, on
