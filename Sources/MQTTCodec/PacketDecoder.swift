@@ -36,22 +36,15 @@ public struct PacketDecoder: Sendable {
         guard let first = buffer.getInteger(at: start, as: UInt8.self) else { return nil }
         var cursor = buffer
         cursor.moveReaderIndex(forwardBy: 1)
-        let remaining: Int?
-        do {
-            remaining = try cursor.readVariableByteInteger()
-        } catch var error as MQTTCodecError {
-            error.packetType = PacketType(rawValue: first >> 4)
-            throw error
-        }
-        guard let remainingLength = remaining else { return nil }
-        let headerLength = cursor.readerIndex - start
-        if headerLength + remainingLength > maximumPacketSize {
-            throw MQTTCodecError(.packetTooLarge, "packet of \(headerLength + remainingLength) bytes exceeds the maximum packet size \(maximumPacketSize)",
-                                 packetType: PacketType(rawValue: first >> 4))
-        }
-        guard var body = cursor.readSlice(length: remainingLength) else { return nil }
+        // Every error names the packet type of the first byte (the broker's answer depends on it).
         let packet: MQTTPacket
         do {
+            guard let remainingLength = try cursor.readVariableByteInteger() else { return nil }
+            let headerLength = cursor.readerIndex - start
+            if headerLength + remainingLength > maximumPacketSize {
+                throw MQTTCodecError(.packetTooLarge, "packet of \(headerLength + remainingLength) bytes exceeds the maximum packet size \(maximumPacketSize)")
+            }
+            guard var body = cursor.readSlice(length: remainingLength) else { return nil }
             packet = try decodePacket(first: first, body: &body)
         } catch var error as MQTTCodecError {
             error.packetType = PacketType(rawValue: first >> 4)

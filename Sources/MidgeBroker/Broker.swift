@@ -322,12 +322,9 @@ public final class Broker: @unchecked Sendable {
             }
         }
         let matched = found.subscriptions.count + found.groups.count
-        if matches.isEmpty {
-            beforeDelivery?()
-            return matched
-        }
-        if groupCommit != nil { recordDeliveries(of: message, &matches, context: context) }
+        if groupCommit != nil && !matches.isEmpty { recordDeliveries(of: message, &matches, context: context) }
         beforeDelivery?()
+        if matches.isEmpty { return matched }
 
         if loops.count == 1 {
             for delivery in matches { deliverOnLoop(delivery, context: context) }

@@ -97,11 +97,10 @@ struct BrokerCommand: ParsableCommand {
         }
         let log = BrokerLog(types: configuration.logTypes, timestamp: configuration.logTimestamp,
                             timestampFormat: configuration.logTimestampFormat, sink: outputs.isEmpty ? nil : outputs)
-        /// Logs a start-up error, also on stderr when the log would not show it.
-        // A start-up error also goes to stderr when the log would not show it on the terminal (a
-        // `log_dest file` only, say), as Mosquitto prints what happens before its log is open.
         let logReachesTerminal = log.isEnabled(.error)
             && configuration.logDestinations.contains { $0 == .stderr || $0 == .stdout }
+        /// Logs a start-up error, also on stderr when the log would not show it on the terminal (a
+        /// `log_dest file` only, say), as Mosquitto prints what happens before its log is open.
         func fail(_ message: String) -> ExitCode {
             log.error(message)
             if !logReachesTerminal { FileHandle.standardError.write(Data("\(message)\n".utf8)) }

@@ -9,14 +9,17 @@ import XCTest
 final class ConfigDirectiveInteropTests: InteropTestCase {
     // MARK: - Logging
 
+    /// A loopback listener open to anonymous clients, logging to stdout (what the test reads),
+    /// followed by `directives`.
+    private func loggingListener(_ directives: String) -> String {
+        "listener {PORT} 127.0.0.1\nallow_anonymous true\nlog_dest stdout\n" + directives
+    }
+
     /// `log_type error` keeps only errors: a client connecting and publishing logs nothing.
     func testLogTypeErrorKeepsOnlyErrors() throws {
-        let broker = try startBroker(config: """
-            listener {PORT} 127.0.0.1
-            allow_anonymous true
-            log_dest stdout
+        let broker = try startBroker(config: loggingListener("""
             log_type error
-            """)
+            """))
         try mosquittoPub(broker, ["-t", "log/type", "-m", "x"])
         let out = brokerLog(broker)
         XCTAssertFalse(out.contains("New connection from"), out)
@@ -26,12 +29,9 @@ final class ConfigDirectiveInteropTests: InteropTestCase {
 
     /// `connection_messages false`: no line per connection or disconnection, other notices stay.
     func testConnectionMessagesFalseHidesConnectionLines() throws {
-        let broker = try startBroker(config: """
-            listener {PORT} 127.0.0.1
-            allow_anonymous true
-            log_dest stdout
+        let broker = try startBroker(config: loggingListener("""
             connection_messages false
-            """)
+            """))
         try mosquittoPub(broker, ["-i", "quiet-client", "-t", "log/conn", "-m", "x"])
         let out = brokerLog(broker)
         XCTAssertTrue(out.contains("running"), out)
@@ -42,24 +42,18 @@ final class ConfigDirectiveInteropTests: InteropTestCase {
     /// `log_timestamp_format` (strftime) replaces the Unix time stamp; `log_timestamp false`
     /// removes it.
     func testLogTimestampFormatAndLogTimestamp() throws {
-        let formatted = try startBroker(config: """
-            listener {PORT} 127.0.0.1
-            allow_anonymous true
-            log_dest stdout
+        let formatted = try startBroker(config: loggingListener("""
             log_timestamp_format %Y-%m-%dT%H:%M:%S
-            """)
+            """))
         formatted.stop()
         let lines = formatted.output.split(separator: "\n").filter { $0.contains("running") }
         XCTAssertEqual(lines.count, 1, formatted.output)
         let stamp = try XCTUnwrap(lines.first?.split(separator: " ").first)
         XCTAssertNotNil(try Regex(#"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d:"#).wholeMatch(in: String(stamp)), "\(stamp)")
 
-        let plain = try startBroker(config: """
-            listener {PORT} 127.0.0.1
-            allow_anonymous true
-            log_dest stdout
+        let plain = try startBroker(config: loggingListener("""
             log_timestamp false
-            """)
+            """))
         plain.stop()
         let running = plain.output.split(separator: "\n").filter { $0.contains("running") }
         XCTAssertEqual(running.count, 1, plain.output)
@@ -219,15 +213,12 @@ final class ConfigDirectiveInteropTests: InteropTestCase {
     /// handshake. `ciphers_tls1.3` is accepted with a warning (BoringSSL always offers its three
     /// TLS 1.3 suites) and TLS 1.3 clients are served.
     func testCiphersLimitTheTLS12SuitesAndCiphersTLS13IsAcceptedWithAWarning() throws {
-        let broker = try startBroker(config: """
-            listener {PORT} 127.0.0.1
-            allow_anonymous true
-            log_dest stdout
+        let broker = try startBroker(config: loggingListener("""
             certfile \(certs.serverCert)
             keyfile \(certs.serverKey)
             ciphers ECDHE-ECDSA-AES256-GCM-SHA384
             ciphers_tls1.3 TLS_AES_256_GCM_SHA384
-            """)
+            """))
         // openssl s_client held to TLS 1.2 (mosquitto_pub's --tls-version only sets a minimum).
         let openssl = try Executables.require("openssl", hint: "apt-get install openssl")
         func handshake(_ cipher: String) throws -> ProcessResult {
@@ -248,16 +239,13 @@ final class ConfigDirectiveInteropTests: InteropTestCase {
     /// Options with no meaning in Midge start the broker (with Mosquitto's warnings for the
     /// deprecated ones) and change nothing for clients.
     func testCompatibilityOptionsStartTheBrokerWithTheirWarnings() throws {
-        let broker = try startBroker(config: """
-            listener {PORT} 127.0.0.1
-            allow_anonymous true
-            log_dest stdout
+        let broker = try startBroker(config: loggingListener("""
             allow_duplicate_messages false
             retry_interval 20
             autosave_interval 60
             autosave_on_changes false
             set_tcp_nodelay false
-            """)
+            """))
         let sub = try startMosquittoSub(broker, ["-q", "1", "-t", "compat", "-C", "1"])
         try mosquittoPub(broker, ["-q", "1", "-t", "compat", "-m", "still works"])
         let r = waitForExit(sub.process, broker: broker)

@@ -148,10 +148,7 @@ extension ClientConnection {
            > clientMaximumPacketSize {
             // Our CONNACK would exceed the client's Maximum Packet Size, which we must not send
             // [MQTT-3.1.2-24]: closed without CONNACK, as Mosquitto (12-prop-maximum-packet-size-connect).
-            state = .closed
-            log.notice("Client \(logName) disconnected, its maximum packet size \(clientMaximumPacketSize) is smaller than the CONNACK.")
-            closeTransport()
-            return
+            return refuseSilently("its maximum packet size \(clientMaximumPacketSize) is smaller than the CONNACK")
         }
         state = .attaching
         broker.openSession(clientID: clientID, cleanStart: cleanStart, for: self)

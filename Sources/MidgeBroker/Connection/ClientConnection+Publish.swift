@@ -220,8 +220,7 @@ extension ClientConnection {
     /// An acknowledgement that does not fit the QoS flow of the message in flight under its id:
     /// closed as a Protocol Error without DISCONNECT (what Mosquitto does).
     private func wrongAcknowledgement(_ type: String, packetID: UInt16) {
-        close(reason: .protocolError, log: "Client \(clientID) disconnected due to protocol error (\(type) does not match the QoS flow of message \(packetID)).",
-              sendDisconnect: false)
+        protocolError("\(type) does not match the QoS flow of message \(packetID)", sendDisconnect: false)
     }
 
     func handleDisconnect(_ disconnect: DisconnectPacket) {
